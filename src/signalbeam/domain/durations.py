@@ -1,0 +1,37 @@
+"""Human durations such as `90s`, `15m`, `24h`, `7d` and `1h30m`."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from signalbeam.domain.errors import InvalidInput
+
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str, *, field: str = "duration") -> timedelta:
+    """Parse `1h30m`-style text; a bare number means seconds."""
+    cleaned = text.strip().lower().replace(" ", "")
+    if re.fullmatch(r"\d+(\.\d+)?", cleaned):
+        return timedelta(seconds=float(cleaned))
+    parts = _PART.findall(cleaned)
+    if not cleaned or "".join(number + unit for number, unit in parts) != cleaned:
+        raise InvalidInput(
+            f'"{text}" is not a duration; write it like 90s, 15m, 24h, 7d or 1h30m', field=field
+        )
+    return timedelta(seconds=sum(float(number) * _UNITS[unit] for number, unit in parts))
+
+
+def format_duration(value: timedelta) -> str:
+    """The shortest `1h30m`-style text for a duration (whole seconds)."""
+    seconds = int(value.total_seconds())
+    if seconds == 0:
+        return "0s"
+    out = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            out.append(f"{count}{unit}")
+    return "".join(out)

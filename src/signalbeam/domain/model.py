@@ -1,0 +1,53 @@
+"""Status values shared by every layer; stored by value, so add but never rename."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    """What a user may do in their tenant."""
+
+    ADMIN = "admin"
+    OPERATOR = "operator"
+    VIEWER = "viewer"
+
+    def allows(self, needed: Role) -> bool:
+        """True when this role is at least as powerful as `needed`."""
+        order = (Role.VIEWER, Role.OPERATOR, Role.ADMIN)
+        return order.index(self) >= order.index(needed)
+
+
+class Presence(StrEnum):
+    """Whether a device is talking to the control plane."""
+
+    NEW = "new"
+    ONLINE = "online"
+    OFFLINE = "offline"
+    DECOMMISSIONED = "decommissioned"
+
+
+class GroupKind(StrEnum):
+    """Static groups list their members; dynamic groups match a selector."""
+
+    STATIC = "static"
+    DYNAMIC = "dynamic"
+
+
+class EventType(StrEnum):
+    """Kinds of activity records; append-only, add but never rename."""
+
+    DEVICE_REGISTERED = "device.registered"
+    DEVICE_CREDENTIAL_ROTATED = "device.credential_rotated"
+    DEVICE_ONLINE = "device.online"
+    DEVICE_OFFLINE = "device.offline"
+    DEVICE_LABELS_CHANGED = "device.labels_changed"
+    DEVICE_GROUPS_CHANGED = "device.groups_changed"
+    DEVICE_DECOMMISSIONED = "device.decommissioned"
+    GROUP_CREATED = "group.created"
+    GROUP_DELETED = "group.deleted"
+    ENROLLMENT_TOKEN_CREATED = "enrollment_token.created"
+    ENROLLMENT_TOKEN_REVOKED = "enrollment_token.revoked"
+    USER_CREATED = "user.created"
+    API_TOKEN_CREATED = "api_token.created"
+    API_TOKEN_REVOKED = "api_token.revoked"

@@ -1,0 +1,115 @@
+"""Device API v1: what agents send and what the control plane answers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+DeviceIdStr = Annotated[
+    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
+]
+Percent = Annotated[float, Field(ge=0, le=100)]
+
+
+class WireModel(BaseModel):
+    """Strict wire model: unknown fields are errors, so typos never pass silently."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Facts(WireModel):
+    """What a device is; reported at enrollment and on every sync."""
+
+    hostname: str = Field(default="", max_length=255)
+    os: str = Field(default="", max_length=255)
+    arch: str = Field(default="", max_length=64)
+    kernel: str = Field(default="", max_length=255)
+    agent_version: str = Field(default="", max_length=64)
+    ip_addresses: list[Annotated[str, Field(max_length=64)]] = Field(default=[], max_length=64)
+    timezone: str | None = Field(default=None, max_length=64)
+
+
+class EnrollRequest(WireModel):
+    """A device asking to join a tenant with an enrollment token."""
+
+    token: str = Field(min_length=1, max_length=512)
+    device_id: DeviceIdStr
+    name: str | None = Field(default=None, max_length=200)
+    facts: Facts = Facts()
+    labels: dict[str, str] = Field(default={}, max_length=64)
+
+
+class EnrollResponse(WireModel):
+    """The device's own credential, shown once, and what it needs to talk to the server."""
+
+    device_id: str
+    credential: str
+    server_keys: list[str] = []
+    sync_interval_seconds: float
+    rotated: bool
+
+
+class DiskUsage(WireModel):
+    """Usage of one mounted filesystem."""
+
+    mount: str = Field(max_length=255)
+    percent: Percent
+
+
+class Heartbeat(WireModel):
+    """Health numbers sampled by the agent; every field may be missing on odd hardware."""
+
+    uptime_seconds: float | None = Field(default=None, ge=0)
+    cpu_percent: Percent | None = None
+    memory_percent: Percent | None = None
+    disks: list[DiskUsage] = Field(default=[], max_length=64)
+    load1: float | None = Field(default=None, ge=0)
+    load5: float | None = Field(default=None, ge=0)
+    load15: float | None = Field(default=None, ge=0)
+    temperature_celsius: float | None = Field(default=None, ge=-100, le=200)
+    net_bytes_sent: int | None = Field(default=None, ge=0)
+    net_bytes_recv: int | None = Field(default=None, ge=0)
+    sampled_at: datetime | None = None
+
+
+class ReportedState(WireModel):
+    """What the agent says is actually running; free-form until bundles define it."""
+
+    generation: int = Field(default=0, ge=0)
+    status: str = Field(default="idle", max_length=32)
+    reason: str | None = Field(default=None, max_length=2000)
+    items: list[dict[str, Any]] = Field(default=[], max_length=256)
+
+
+class SyncRequest(WireModel):
+    """Heartbeat, facts and reported state in one request."""
+
+    heartbeat: Heartbeat = Heartbeat()
+    facts: Facts | None = None
+    reported: ReportedState = ReportedState()
+    known_generation: int = Field(default=-1, ge=-1)
+
+
+class DesiredState(WireModel):
+    """What the device should run, versioned by a monotonically increasing generation."""
+
+    generation: int
+    spec: dict[str, Any] = {}
+
+
+class ServerHints(WireModel):
+    """How the server would like the agent to behave."""
+
+    sync_interval_seconds: float
+
+
+class SyncResponse(WireModel):
+    """The desired state, or `unchanged` when the agent already holds this generation."""
+
+    status: Literal["changed", "unchanged"]
+    generation: int
+    desired: DesiredState | None
+    hints: ServerHints
+    server_time: datetime

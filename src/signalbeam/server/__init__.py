@@ -1,0 +1,1 @@
+"""The control plane: device API, management API, dashboard and background workers."""

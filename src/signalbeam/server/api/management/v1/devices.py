@@ -1,0 +1,112 @@
+"""Devices: list, inspect, label, decommission, metric history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from signalbeam.domain.durations import parse_duration
+from signalbeam.server.api.deps import CurrentActor, RuntimeDep
+from signalbeam.server.api.management.v1 import convert, schemas
+from signalbeam.server.services import devices as device_service
+from signalbeam.server.services.devices import DeviceFilter
+
+router = APIRouter(prefix="/devices", tags=["devices"])
+
+
+@router.get("", response_model=schemas.DeviceList)
+async def list_devices(
+    runtime: RuntimeDep,
+    actor: CurrentActor,
+    selector: Annotated[
+        str | None, Query(max_length=2000, examples=["env=prod,site in (oslo,bergen)"])
+    ] = None,
+    status: Annotated[
+        str | None, Query(description="new, online, offline or decommissioned")
+    ] = None,
+    group: Annotated[str | None, Query(max_length=63)] = None,
+    search: Annotated[str | None, Query(max_length=200)] = None,
+    sort: Annotated[
+        str, Query(description="name, device_id, last_seen, presence, enrolled; - for descending")
+    ] = "name",
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> schemas.DeviceList:
+    """Devices of your tenant, filtered, sorted and paged."""
+    request = DeviceFilter(selector, status, group, search, sort, limit, offset)
+    rows, total = await device_service.list_devices(runtime, actor, request)
+    return schemas.DeviceList(
+        items=[convert.device(r) for r in rows], total=total, limit=limit, offset=offset
+    )
+
+
+@router.get("/{device_id}", response_model=schemas.DeviceDetailPublic)
+async def show(
+    device_id: str, runtime: RuntimeDep, actor: CurrentActor
+) -> schemas.DeviceDetailPublic:
+    """One device: facts, labels, groups, latest metrics and recent activity."""
+    detail = await device_service.show(runtime, actor, device_id)
+    row = detail.device
+    return schemas.DeviceDetailPublic(
+        **convert.device(row).model_dump(),
+        facts=row.facts,
+        groups=detail.groups,
+        desired_state=row.desired_state,
+        reported_state=row.reported_state,
+        credential_rotated_at=row.credential_rotated_at,
+        decommissioned_at=row.decommissioned_at,
+        events=[convert.event(e) for e in detail.events],
+    )
+
+
+@router.patch("/{device_id}/labels", response_model=schemas.DevicePublic)
+async def edit_labels(
+    device_id: str, body: schemas.LabelsPatch, runtime: RuntimeDep, actor: CurrentActor
+) -> schemas.DevicePublic:
+    """Set and remove labels in one change."""
+    row = await device_service.edit_labels(runtime, actor, device_id, body.set, body.remove)
+    return convert.device(row)
+
+
+@router.delete("/{device_id}", response_model=schemas.DevicePublic)
+async def decommission(
+    device_id: str, runtime: RuntimeDep, actor: CurrentActor
+) -> schemas.DevicePublic:
+    """Decommission: revoke the credential, keep the history."""
+    return convert.device(await device_service.decommission(runtime, actor, device_id))
+
+
+@router.get(
+    "/{device_id}/metrics", response_model=schemas.MetricSeries, response_model_by_alias=True
+)
+async def metrics(
+    device_id: str,
+    runtime: RuntimeDep,
+    actor: CurrentActor,
+    start: Annotated[datetime | None, Query(alias="from")] = None,
+    end: Annotated[datetime | None, Query(alias="to")] = None,
+    step: Annotated[str | None, Query(examples=["1m", "1h"])] = None,
+) -> schemas.MetricSeries:
+    """Metric history averaged into steps (default about 300 points over the last hour)."""
+    step_value = parse_duration(step, field="step") if step else None
+    history = await device_service.metrics(runtime, actor, device_id, start, end, step_value)
+    points = [
+        schemas.MetricPoint(
+            ts=b.start,
+            samples=b.samples,
+            **{name: b.mean(name) for name in ("cpu", "memory", "disk", "load1", "temperature")},
+            cpu_max=b.maximum("cpu"),
+            memory_max=b.maximum("memory"),
+            disk_max=b.maximum("disk"),
+        )
+        for b in history.buckets
+    ]
+    return schemas.MetricSeries(
+        device_id=device_id,
+        start=history.start,
+        end=history.end,
+        step_seconds=history.step.total_seconds(),
+        points=points,
+    )

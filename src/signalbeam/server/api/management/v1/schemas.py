@@ -1,0 +1,186 @@
+"""Management API v1 request and response bodies."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from signalbeam.domain.model import Role
+
+
+class Body(BaseModel):
+    """Request bodies refuse unknown fields so typos are reported, not ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class LoginRequest(Body):
+    tenant: str = Field(default="default", max_length=63)
+    username: str = Field(min_length=1, max_length=200)
+    password: str = Field(min_length=1, max_length=1024)
+    token_name: str = Field(default="cli", max_length=200)
+
+
+class UserCreate(Body):
+    username: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._@+-]+$")
+    role: Role = Role.VIEWER
+    password: str | None = Field(default=None, max_length=1024)
+
+
+class PasswordSet(Body):
+    password: str = Field(max_length=1024)
+
+
+class UserPublic(BaseModel):
+    username: str
+    role: Role
+    created_at: datetime
+    created_by: str
+    disabled: bool
+
+
+class ApiTokenCreate(Body):
+    name: str = Field(min_length=1, max_length=200)
+    expires_in: str | None = Field(default="30d", description="e.g. 24h, 30d; null = never")
+
+
+class ApiTokenPublic(BaseModel):
+    id: int
+    name: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked: bool
+
+
+class ApiTokenCreated(ApiTokenPublic):
+    token: str = Field(description="shown once; store it now")
+
+
+class MePublic(BaseModel):
+    username: str
+    role: Role
+    tenant_id: int
+
+
+class EnrollmentTokenCreate(Body):
+    description: str = Field(default="", max_length=200)
+    expires_in: str | None = Field(default="24h", description="e.g. 24h, 7d; null = never")
+    max_uses: int | None = Field(default=None, ge=1)
+    labels: dict[str, str] = Field(default={}, max_length=64)
+    group: str | None = Field(default=None, max_length=63)
+
+
+class EnrollmentTokenPublic(BaseModel):
+    id: int
+    description: str
+    labels: dict[str, str]
+    group: str | None
+    max_uses: int | None
+    uses: int
+    expires_at: datetime | None
+    created_at: datetime
+    created_by: str
+    revoked: bool
+    usable: bool
+
+
+class EnrollmentTokenCreated(EnrollmentTokenPublic):
+    token: str = Field(description="shown once; store it now")
+    install_command: str
+
+
+class DevicePublic(BaseModel):
+    device_id: str
+    name: str
+    presence: str
+    last_seen_at: datetime | None
+    agent_version: str
+    labels: dict[str, str]
+    metrics: dict[str, Any] | None
+    desired_generation: int
+    reported_generation: int
+    enrolled_at: datetime
+
+
+class DeviceList(BaseModel):
+    items: list[DevicePublic]
+    total: int
+    limit: int
+    offset: int
+
+
+class EventPublic(BaseModel):
+    id: int
+    type: str
+    device_id: str | None
+    actor: str
+    message: str
+    data: dict[str, Any]
+    created_at: datetime
+
+
+class EventList(BaseModel):
+    items: list[EventPublic]
+    next_before_id: int | None
+
+
+class DeviceDetailPublic(DevicePublic):
+    facts: dict[str, Any]
+    groups: list[str]
+    desired_state: dict[str, Any]
+    reported_state: dict[str, Any] | None
+    credential_rotated_at: datetime
+    decommissioned_at: datetime | None
+    events: list[EventPublic]
+
+
+class LabelsPatch(Body):
+    set: dict[str, str] = Field(default={}, max_length=64)
+    remove: list[str] = Field(default=[], max_length=64)
+
+
+class GroupCreate(Body):
+    name: str = Field(min_length=1, max_length=63)
+    selector: str | None = Field(default=None, max_length=2000, description="dynamic when given")
+    description: str = Field(default="", max_length=200)
+
+
+class GroupPublic(BaseModel):
+    name: str
+    kind: str
+    selector: str | None
+    description: str
+    members: int
+    created_at: datetime
+    created_by: str
+
+
+class GroupDetail(GroupPublic):
+    devices: list[DevicePublic]
+
+
+class MembersChange(Body):
+    devices: list[str] = Field(min_length=1, max_length=1000)
+
+
+class MetricPoint(BaseModel):
+    ts: datetime
+    samples: int
+    cpu: float | None
+    memory: float | None
+    disk: float | None
+    load1: float | None
+    temperature: float | None
+    cpu_max: float | None
+    memory_max: float | None
+    disk_max: float | None
+
+
+class MetricSeries(BaseModel):
+    device_id: str
+    start: datetime = Field(serialization_alias="from")
+    end: datetime = Field(serialization_alias="to")
+    step_seconds: float
+    points: list[MetricPoint]

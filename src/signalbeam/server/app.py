@@ -1,0 +1,108 @@
+"""create_app(settings) -> the ASGI app; its lifespan prepares the database and runs workers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import ORJSONResponse
+from sqlalchemy import text
+
+from signalbeam import __version__
+from signalbeam.server.api import problems
+from signalbeam.server.api.deps import RuntimeDep
+from signalbeam.server.api.device.v1.routes import router as device_router
+from signalbeam.server.api.limits import BodyLimitMiddleware
+from signalbeam.server.api.management.v1 import devices, enrollment, events, groups, users
+from signalbeam.server.bootstrap import Startup, prepare
+from signalbeam.server.runtime import Runtime, build_runtime
+from signalbeam.server.settings import ServerSettings
+from signalbeam.server.workers.presence import run_sweeper
+from signalbeam.server.workers.retention import run_retention
+
+log = logging.getLogger(__name__)
+OnReady = Callable[[Startup], None]
+
+
+def _management_router() -> APIRouter:
+    router = APIRouter(prefix="/api/v1")
+    for module in (users, enrollment, devices, groups, events):
+        router.include_router(module.router)
+    return router
+
+
+def _health_router() -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok", "version": __version__}
+
+    @router.get("/readyz")
+    async def readyz(runtime: RuntimeDep) -> ORJSONResponse:
+        """The database answers."""
+        try:
+            async with runtime.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        except Exception as err:  # any database failure means "not ready", with the reason
+            return ORJSONResponse(
+                {"status": "unavailable", "detail": f"database unreachable: {err}"}, status_code=503
+            )
+        return ORJSONResponse({"status": "ready"})
+
+    return router
+
+
+async def _start_workers(runtime: Runtime) -> list[asyncio.Task[None]]:
+    settings = runtime.settings
+    starters: list[Coroutine[Any, Any, None]] = [
+        run_sweeper(runtime, runtime.ingestor, settings.sweep_interval),
+        run_retention(runtime),
+    ]
+    return [asyncio.create_task(coro) for coro in starters]
+
+
+def create_app(settings: ServerSettings, on_ready: OnReady | None = None) -> FastAPI:
+    """Build the control plane app; nothing touches the database until the lifespan starts."""
+    runtime = build_runtime(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        startup = await prepare(runtime)
+        app.state.startup = startup
+        ingest_task = asyncio.create_task(runtime.ingestor.run())
+        workers = await _start_workers(runtime)
+        if on_ready is not None:
+            on_ready(startup)
+        try:
+            yield
+        finally:
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            # Commit every sync already acknowledged or queued before the database closes.
+            await runtime.ingestor.stop()
+            await ingest_task
+            runtime.bus.close()
+            await runtime.engine.dispose()
+
+    app = FastAPI(
+        title="SignalBeam",
+        version=__version__,
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    problems.install(app)
+    app.include_router(_health_router())
+    app.include_router(device_router)
+    app.include_router(_management_router())
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    return app

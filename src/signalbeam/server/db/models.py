@@ -1,0 +1,226 @@
+"""SQLAlchemy models: one table per aggregate, every tenant-owned row carries `tenant_id`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+# SQLite only autoincrements INTEGER primary keys; PostgreSQL gets BIGINT for big tables.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite forgets the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use datetime.now(UTC)")
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            from datetime import UTC
+
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+class Base(DeclarativeBase):
+    """Declarative base with JSON mapped for plain dict/list columns."""
+
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, datetime: UtcDateTime}
+
+
+class Tenant(Base):
+    __tablename__ = "tenants"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(63), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("tenant_id", "username"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    username: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(255))
+    disabled_at: Mapped[datetime | None]
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class EnrollmentToken(Base):
+    __tablename__ = "enrollment_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    description: Mapped[str] = mapped_column(String(200), default="")
+    labels: Mapped[dict[str, Any]]
+    group_name: Mapped[str | None] = mapped_column(String(63))
+    max_uses: Mapped[int | None]
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(255))
+    revoked_at: Mapped[datetime | None]
+
+
+class Device(Base):
+    __tablename__ = "devices"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "device_id"),
+        Index("ix_devices_tenant_presence", "tenant_id", "presence"),
+        Index("ix_devices_tenant_name", "tenant_id", "name"),
+        Index("ix_devices_presence_seen", "presence", "last_seen_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    device_id: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str] = mapped_column(String(200))
+    credential_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    credential_rotated_at: Mapped[datetime]
+    facts: Mapped[dict[str, Any]]
+    labels: Mapped[dict[str, Any]]
+    presence: Mapped[str] = mapped_column(String(16))
+    last_seen_at: Mapped[datetime | None]
+    metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    desired_generation: Mapped[int] = mapped_column(BigInteger, default=0)
+    desired_state: Mapped[dict[str, Any]]
+    reported_generation: Mapped[int] = mapped_column(BigInteger, default=0)
+    reported_state: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    enrolled_at: Mapped[datetime]
+    decommissioned_at: Mapped[datetime | None]
+
+
+class DeviceLabel(Base):
+    """Labels again, one row each, so selectors become indexed SQL instead of a table scan."""
+
+    __tablename__ = "device_labels"
+    __table_args__ = (Index("ix_device_labels_lookup", "tenant_id", "key", "value"),)
+
+    device_pk: Mapped[int] = mapped_column(
+        ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(63), primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    value: Mapped[str] = mapped_column(String(63))
+
+
+class Group(Base):
+    __tablename__ = "groups"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(63))
+    kind: Mapped[str] = mapped_column(String(16))
+    selector: Mapped[str | None] = mapped_column(Text)
+    description: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(255))
+
+
+class GroupMember(Base):
+    __tablename__ = "group_members"
+
+    group_id: Mapped[int] = mapped_column(
+        ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True
+    )
+    device_pk: Mapped[int] = mapped_column(
+        ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class Event(Base):
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_tenant_id", "tenant_id", "id"),
+        Index("ix_events_device", "device_pk", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    device_pk: Mapped[int | None] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
+    device_id: Mapped[str | None] = mapped_column(String(128))
+    type: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(255))
+    message: Mapped[str] = mapped_column(Text)
+    data: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+
+
+class MetricSample(Base):
+    """One raw heartbeat sample; kept for the raw retention window."""
+
+    __tablename__ = "metric_samples"
+    __table_args__ = (Index("ix_metric_samples_device_ts", "device_pk", "ts"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    device_pk: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
+    ts: Mapped[datetime]
+    cpu: Mapped[float | None] = mapped_column(Float)
+    memory: Mapped[float | None] = mapped_column(Float)
+    disk: Mapped[float | None] = mapped_column(Float)
+    load1: Mapped[float | None] = mapped_column(Float)
+    temperature: Mapped[float | None] = mapped_column(Float)
+
+
+class MetricRollup(Base):
+    """Averages and maxima of raw samples over one rollup step, kept long after raw is gone."""
+
+    __tablename__ = "metric_rollups"
+
+    device_pk: Mapped[int] = mapped_column(
+        ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True
+    )
+    bucket: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    samples: Mapped[int]
+    cpu: Mapped[float | None] = mapped_column(Float)
+    memory: Mapped[float | None] = mapped_column(Float)
+    disk: Mapped[float | None] = mapped_column(Float)
+    load1: Mapped[float | None] = mapped_column(Float)
+    temperature: Mapped[float | None] = mapped_column(Float)
+    cpu_max: Mapped[float | None] = mapped_column(Float)
+    memory_max: Mapped[float | None] = mapped_column(Float)
+    disk_max: Mapped[float | None] = mapped_column(Float)

@@ -1,0 +1,119 @@
+"""Devices and their labels."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, Select, delete, exists, func, or_, select, true
+
+from signalbeam.domain.selectors import Operator, Requirement, Selector
+from signalbeam.server.db.models import Device, DeviceLabel, GroupMember
+from signalbeam.server.repositories.base import TenantRepository
+
+SORT_COLUMNS = {
+    "name": Device.name,
+    "device_id": Device.device_id,
+    "last_seen": Device.last_seen_at,
+    "presence": Device.presence,
+    "enrolled": Device.enrolled_at,
+}
+
+
+@dataclass(frozen=True)
+class DeviceQuery:
+    """Filters, sorting and paging for a device list; every filter is optional."""
+
+    selector: Selector | None = None
+    presence: str | None = None
+    static_group_id: int | None = None
+    search: str | None = None
+    sort: str = "name"
+    descending: bool = False
+    limit: int = 50
+    offset: int = 0
+    include_decommissioned: bool = False
+
+
+def requirement_clause(requirement: Requirement) -> ColumnElement[bool]:
+    """SQL for one selector requirement, as an (NOT) EXISTS over the label rows."""
+    label = select(DeviceLabel.device_pk).where(
+        DeviceLabel.device_pk == Device.id, DeviceLabel.key == requirement.key
+    )
+    op = requirement.op
+    if op in (Operator.EQ, Operator.NE):
+        label = label.where(DeviceLabel.value == requirement.values[0])
+    elif op in (Operator.IN, Operator.NOTIN):
+        label = label.where(DeviceLabel.value.in_(requirement.values))
+    found = exists(label)
+    return ~found if op in (Operator.NE, Operator.NOTIN, Operator.NOT_EXISTS) else found
+
+
+def selector_clause(selector: Selector) -> ColumnElement[bool]:
+    """SQL matching every requirement of the selector (an empty selector matches all)."""
+    clause: ColumnElement[bool] = true()
+    for requirement in selector.requirements:
+        clause = clause & requirement_clause(requirement)
+    return clause
+
+
+class DeviceRepository(TenantRepository):
+    """Devices of one tenant."""
+
+    def _scoped(self) -> Select[tuple[Device]]:
+        return select(Device).where(Device.tenant_id == self.tenant_id)
+
+    async def get(self, device_id: str) -> Device | None:
+        return await self.session.scalar(self._scoped().where(Device.device_id == device_id))
+
+    async def get_many(self, device_ids: Sequence[str]) -> list[Device]:
+        query = self._scoped().where(Device.device_id.in_(device_ids))
+        return list(await self.session.scalars(query))
+
+    async def add(self, device: Device) -> Device:
+        device.tenant_id = self.tenant_id
+        self.session.add(device)
+        await self.session.flush()
+        return device
+
+    def _filtered(self, query: DeviceQuery) -> Select[tuple[Device]]:
+        statement = self._scoped()
+        if not query.include_decommissioned:
+            statement = statement.where(Device.decommissioned_at.is_(None))
+        if query.selector is not None:
+            statement = statement.where(selector_clause(query.selector))
+        if query.presence is not None:
+            statement = statement.where(Device.presence == query.presence)
+        if query.static_group_id is not None:
+            members = select(GroupMember.device_pk).where(
+                GroupMember.group_id == query.static_group_id
+            )
+            statement = statement.where(Device.id.in_(members))
+        if query.search:
+            pattern = f"%{query.search.lower()}%"
+            statement = statement.where(
+                or_(
+                    func.lower(Device.name).like(pattern),
+                    func.lower(Device.device_id).like(pattern),
+                )
+            )
+        return statement
+
+    async def list(self, query: DeviceQuery) -> tuple[list[Device], int]:
+        """One page of matching devices and the total number that match."""
+        statement = self._filtered(query)
+        total = await self.session.scalar(select(func.count()).select_from(statement.subquery()))
+        column = SORT_COLUMNS[query.sort]
+        order = column.desc() if query.descending else column.asc()
+        page = statement.order_by(order, Device.device_id).limit(query.limit).offset(query.offset)
+        return list(await self.session.scalars(page)), int(total or 0)
+
+    async def replace_labels(self, device: Device, labels: Mapping[str, str]) -> None:
+        """Store the device's labels in both the JSON column and the indexed label rows."""
+        device.labels = dict(labels)
+        await self.session.execute(delete(DeviceLabel).where(DeviceLabel.device_pk == device.id))
+        self.session.add_all(
+            DeviceLabel(device_pk=device.id, tenant_id=self.tenant_id, key=key, value=value)
+            for key, value in labels.items()
+        )
+        await self.session.flush()

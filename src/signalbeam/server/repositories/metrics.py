@@ -1,0 +1,105 @@
+"""Raw metric samples and their long-lived rollups."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from signalbeam.domain.metrics import SERIES, Aggregate, Bucket
+from signalbeam.server.db.models import MetricRollup, MetricSample
+from signalbeam.server.repositories.base import TenantRepository
+
+
+def _means(row: MetricSample | MetricRollup) -> dict[str, float | None]:
+    return {name: getattr(row, name) for name in SERIES}
+
+
+class MetricRepository(TenantRepository):
+    """Metric history of one tenant's devices."""
+
+    async def history(self, device_pk: int, start: datetime, end: datetime) -> list[Aggregate]:
+        """Rollups and raw samples of one device in [start, end), as aggregates, oldest first."""
+        rollups = select(MetricRollup).where(
+            MetricRollup.tenant_id == self.tenant_id,
+            MetricRollup.device_pk == device_pk,
+            MetricRollup.bucket >= start,
+            MetricRollup.bucket < end,
+        )
+        raw = select(MetricSample).where(
+            MetricSample.tenant_id == self.tenant_id,
+            MetricSample.device_pk == device_pk,
+            MetricSample.ts >= start,
+            MetricSample.ts < end,
+        )
+        parts = [
+            Aggregate(
+                ts=r.bucket,
+                means=_means(r),
+                weight=r.samples,
+                maxima={"cpu": r.cpu_max, "memory": r.memory_max, "disk": r.disk_max},
+            )
+            for r in await self.session.scalars(rollups)
+        ]
+        parts += [
+            Aggregate(ts=s.ts, means=_means(s))
+            for s in await self.session.scalars(raw.order_by(MetricSample.ts))
+        ]
+        return sorted(parts, key=lambda part: part.ts)
+
+
+async def insert_samples(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Bulk insert raw samples (one executemany for a whole ingest batch)."""
+    if rows:
+        await session.execute(insert(MetricSample), list(rows))
+
+
+async def oldest_raw(session: AsyncSession, cutoff: datetime, limit: int) -> list[MetricSample]:
+    """Raw samples older than the cutoff, oldest first, at most `limit`."""
+    query = select(MetricSample).where(MetricSample.ts < cutoff).order_by(MetricSample.id)
+    return list(await session.scalars(query.limit(limit)))
+
+
+async def merge_rollups(
+    session: AsyncSession, tenant_of: dict[int, int], buckets: dict[tuple[int, datetime], Bucket]
+) -> None:
+    """Add buckets into stored rollups, combining with any rollup already in that slot."""
+    for (device_pk, start), bucket in buckets.items():
+        existing = await session.get(MetricRollup, (device_pk, start))
+        if existing is not None:
+            bucket.add(
+                Aggregate(
+                    ts=start,
+                    means=_means(existing),
+                    weight=existing.samples,
+                    maxima={
+                        "cpu": existing.cpu_max,
+                        "memory": existing.memory_max,
+                        "disk": existing.disk_max,
+                    },
+                )
+            )
+        else:
+            existing = MetricRollup(
+                device_pk=device_pk, bucket=start, tenant_id=tenant_of[device_pk]
+            )
+            session.add(existing)
+        existing.samples = bucket.samples
+        for name in SERIES:
+            setattr(existing, name, bucket.mean(name))
+        existing.cpu_max = bucket.maximum("cpu")
+        existing.memory_max = bucket.maximum("memory")
+        existing.disk_max = bucket.maximum("disk")
+
+
+async def delete_raw(session: AsyncSession, ids: Sequence[int]) -> None:
+    """Drop raw samples that have been rolled up."""
+    await session.execute(delete(MetricSample).where(MetricSample.id.in_(ids)))
+
+
+async def delete_rollups_before(session: AsyncSession, cutoff: datetime) -> None:
+    """Forget rollups older than the rollup retention."""
+    await session.execute(delete(MetricRollup).where(MetricRollup.bucket < cutoff))

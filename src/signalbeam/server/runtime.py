@@ -1,0 +1,51 @@
+"""Everything a running control plane shares: settings, database, secrets, event bus, workers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from signalbeam.server.db.session import create_engine, create_session_factory
+from signalbeam.server.security import TokenHasher, load_or_create_key
+from signalbeam.server.services.bus import EventBus
+from signalbeam.server.services.context import Actor, UnitOfWork
+from signalbeam.server.settings import ServerSettings
+from signalbeam.server.workers.ingest import Ingestor
+
+
+@dataclass
+class Runtime:
+    """The shared state handed to routes and workers."""
+
+    settings: ServerSettings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    hasher: TokenHasher
+    bus: EventBus
+    ingestor: Ingestor
+
+    def unit_of_work(self, actor: Actor) -> UnitOfWork:
+        """A transaction for `actor`, confined to their tenant."""
+        return UnitOfWork(self.sessions, self.bus, actor)
+
+
+def build_runtime(settings: ServerSettings) -> Runtime:
+    """Wire the database, secret key, bus and ingestor for these settings (no I/O yet but the key)."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    key = (
+        settings.secret_key.encode()
+        if settings.secret_key
+        else load_or_create_key(settings.data_dir / "secret.key")
+    )
+    engine = create_engine(settings.resolved_database_url)
+    sessions = create_session_factory(engine)
+    bus = EventBus()
+    return Runtime(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        hasher=TokenHasher(key),
+        bus=bus,
+        ingestor=Ingestor(sessions, bus, settings.ingest_max_batch),
+    )

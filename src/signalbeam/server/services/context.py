@@ -1,0 +1,119 @@
+"""Who is acting, and the unit of work that commits their change and its events together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from signalbeam.domain.errors import Forbidden
+from signalbeam.domain.model import EventType, Role
+from signalbeam.server.db.models import Device, Event
+from signalbeam.server.repositories.devices import DeviceRepository
+from signalbeam.server.repositories.enrollment_tokens import EnrollmentTokenRepository
+from signalbeam.server.repositories.events import EventRepository
+from signalbeam.server.repositories.groups import GroupRepository
+from signalbeam.server.repositories.metrics import MetricRepository
+from signalbeam.server.repositories.users import ApiTokenRepository, UserRepository
+from signalbeam.server.services.bus import EventBus, EventPayload
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who makes a change: recorded on every event and row they create."""
+
+    tenant_id: int
+    kind: str
+    name: str
+    role: Role = Role.VIEWER
+    user_id: int | None = None
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.name}"
+
+    def require(self, role: Role) -> None:
+        """Refuse with a clear 403 unless this actor holds at least `role`."""
+        if not self.role.allows(role):
+            raise Forbidden(
+                f"this needs the {role.value} role; you are {self.role.value}. "
+                "Ask an admin of your tenant to change your role."
+            )
+
+
+def system_actor(tenant_id: int) -> Actor:
+    """The server itself, for changes no person made (presence, retention)."""
+    return Actor(tenant_id=tenant_id, kind="system", name="signalbeam", role=Role.ADMIN)
+
+
+def event_payload(event: Event) -> EventPayload:
+    """The public JSON form of an event, as the API and live streams show it."""
+    return {
+        "id": event.id,
+        "type": event.type,
+        "device_id": event.device_id,
+        "actor": event.actor,
+        "message": event.message,
+        "data": event.data,
+        "created_at": event.created_at.isoformat(),
+    }
+
+
+class UnitOfWork:
+    """One transaction bound to one tenant; events recorded in it are published after commit."""
+
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], bus: EventBus, actor: Actor
+    ) -> None:
+        self._sessions = sessions
+        self._bus = bus
+        self.actor = actor
+        self._pending: list[Event] = []
+
+    async def __aenter__(self) -> UnitOfWork:
+        self.session = self._sessions()
+        tenant = self.actor.tenant_id
+        self.devices = DeviceRepository(self.session, tenant)
+        self.groups = GroupRepository(self.session, tenant)
+        self.events = EventRepository(self.session, tenant)
+        self.metrics = MetricRepository(self.session, tenant)
+        self.users = UserRepository(self.session, tenant)
+        self.api_tokens = ApiTokenRepository(self.session, tenant)
+        self.enrollment_tokens = EnrollmentTokenRepository(self.session, tenant)
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        # Closing without commit rolls back whatever the use case did not commit.
+        await self.session.close()
+
+    def record(
+        self,
+        type_: EventType,
+        message: str,
+        *,
+        device: Device | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        """Append an activity record to this transaction."""
+        event = Event(
+            device_pk=device.id if device else None,
+            device_id=device.device_id if device else None,
+            type=type_.value,
+            actor=str(self.actor),
+            message=message,
+            data=data or {},
+            created_at=datetime.now(UTC),
+        )
+        self._pending.append(self.events.add(event))
+
+    async def commit(self) -> None:
+        """Commit the change and its events, then tell live subscribers."""
+        await self.session.flush()
+        await self.session.commit()
+        for event in self._pending:
+            self._bus.publish(event.tenant_id, event_payload(event))
+        self._pending.clear()

@@ -1,0 +1,228 @@
+"""Enrollment tokens and device enrollment: how a device joins a tenant."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import update
+
+from signalbeam.domain.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
+from signalbeam.domain.model import EventType, GroupKind, Presence, Role
+from signalbeam.domain.selectors import validate_label_key, validate_label_value
+from signalbeam.protocol.device_v1 import EnrollRequest, EnrollResponse
+from signalbeam.server.db.models import Device, EnrollmentToken
+from signalbeam.server.repositories import credentials
+from signalbeam.server.runtime import Runtime
+from signalbeam.server.security import DEVICE_CREDENTIAL_PREFIX, ENROLLMENT_TOKEN_PREFIX, new_secret
+from signalbeam.server.services.context import Actor, UnitOfWork
+
+
+@dataclass(frozen=True)
+class NewEnrollmentToken:
+    """A created enrollment token; `secret` is shown once and never stored."""
+
+    token: EnrollmentToken
+    secret: str
+
+
+@dataclass(frozen=True)
+class TokenSpec:
+    """What an operator asks for when creating an enrollment token."""
+
+    description: str = ""
+    expires_in: timedelta | None = timedelta(hours=24)
+    max_uses: int | None = None
+    labels: dict[str, str] | None = None
+    group: str | None = None
+
+
+def validate_labels(labels: dict[str, str]) -> None:
+    """Raise a field error for the first label key or value that breaks the rules."""
+    for key, value in labels.items():
+        validate_label_key(key)
+        validate_label_value(value)
+
+
+async def create_token(runtime: Runtime, actor: Actor, spec: TokenSpec) -> NewEnrollmentToken:
+    """Create an enrollment token that devices use to join the actor's tenant."""
+    actor.require(Role.OPERATOR)
+    validate_labels(spec.labels or {})
+    if spec.max_uses is not None and spec.max_uses < 1:
+        raise InvalidInput(
+            "max_uses must be at least 1 (or left out for unlimited)", field="max_uses"
+        )
+    if spec.expires_in is not None and spec.expires_in <= timedelta(0):
+        raise InvalidInput("expires_in must be a positive duration such as 24h", field="expires_in")
+    async with runtime.unit_of_work(actor) as uow:
+        if spec.group is not None:
+            group = await uow.groups.get(spec.group)
+            if group is None or group.kind != GroupKind.STATIC:
+                raise InvalidInput(
+                    f'group "{spec.group}" must be an existing static group; create it with '
+                    f"`signalbeam groups create {spec.group}`",
+                    field="group",
+                )
+        secret = new_secret(ENROLLMENT_TOKEN_PREFIX)
+        now = datetime.now(UTC)
+        token = await uow.enrollment_tokens.add(
+            EnrollmentToken(
+                token_hash=runtime.hasher.hash(secret),
+                description=spec.description,
+                labels=spec.labels or {},
+                group_name=spec.group,
+                max_uses=spec.max_uses,
+                uses=0,
+                expires_at=now + spec.expires_in if spec.expires_in else None,
+                created_at=now,
+                created_by=str(actor),
+            )
+        )
+        uow.record(EventType.ENROLLMENT_TOKEN_CREATED, f"enrollment token {token.id} created")
+        await uow.commit()
+    return NewEnrollmentToken(token=token, secret=secret)
+
+
+async def list_tokens(runtime: Runtime, actor: Actor) -> list[EnrollmentToken]:
+    """The tenant's enrollment tokens, newest first."""
+    async with runtime.unit_of_work(actor) as uow:
+        return await uow.enrollment_tokens.list()
+
+
+async def revoke_token(runtime: Runtime, actor: Actor, token_id: int) -> EnrollmentToken:
+    """Revoke an enrollment token; devices already enrolled keep working."""
+    actor.require(Role.OPERATOR)
+    async with runtime.unit_of_work(actor) as uow:
+        token = await uow.enrollment_tokens.get(token_id)
+        if token is None:
+            raise NotFound(f"no enrollment token {token_id}", field="token_id")
+        token.revoked_at = token.revoked_at or datetime.now(UTC)
+        uow.record(EventType.ENROLLMENT_TOKEN_REVOKED, f"enrollment token {token_id} revoked")
+        await uow.commit()
+    return token
+
+
+def _check_usable(token: EnrollmentToken | None, now: datetime) -> EnrollmentToken:
+    if token is None:
+        raise Unauthenticated(
+            "enrollment token not recognised; create one with `signalbeam tokens create`"
+        )
+    if token.revoked_at is not None:
+        raise Forbidden(
+            "enrollment token was revoked; create a new one with `signalbeam tokens create`"
+        )
+    if token.expires_at is not None and token.expires_at <= now:
+        raise Forbidden(
+            "enrollment token has expired; create a new one with `signalbeam tokens create`"
+        )
+    if token.max_uses is not None and token.uses >= token.max_uses:
+        raise Forbidden(
+            f"enrollment token is used up ({token.uses} of {token.max_uses} uses); "
+            "create a new one with `signalbeam tokens create --max-uses N`"
+        )
+    return token
+
+
+async def _consume(uow: UnitOfWork, token: EnrollmentToken) -> None:
+    # A conditional UPDATE keeps two devices racing for the last use from both winning.
+    result = await uow.session.execute(
+        update(EnrollmentToken)
+        .where(EnrollmentToken.id == token.id)
+        .where(
+            (EnrollmentToken.max_uses.is_(None)) | (EnrollmentToken.uses < EnrollmentToken.max_uses)
+        )
+        .values(uses=EnrollmentToken.uses + 1)
+    )
+    if getattr(result, "rowcount", 1) != 1:
+        raise Forbidden(
+            "enrollment token is used up; create a new one with `signalbeam tokens create`"
+        )
+
+
+async def enroll(runtime: Runtime, request: EnrollRequest) -> EnrollResponse:
+    """Register a device, or rotate its credential when its device_id is already known."""
+    now = datetime.now(UTC)
+    async with runtime.sessions() as session:
+        token = _check_usable(
+            await credentials.enrollment_token(session, runtime.hasher.hash(request.token)), now
+        )
+    validate_labels(request.labels)
+    actor = Actor(token.tenant_id, "device", request.device_id)
+    credential = new_secret(DEVICE_CREDENTIAL_PREFIX)
+    async with runtime.unit_of_work(actor) as uow:
+        await _consume(uow, token)
+        device = await uow.devices.get(request.device_id)
+        rotated = device is not None and device.decommissioned_at is None
+        if device is None:
+            device = await _register(uow, token, request, now)
+        else:
+            _re_enroll(uow, device, request, now, rotated)
+        device.credential_hash = runtime.hasher.hash(credential)
+        device.credential_rotated_at = now
+        await uow.commit()
+    return EnrollResponse(
+        device_id=request.device_id,
+        credential=credential,
+        sync_interval_seconds=runtime.settings.sync_interval.total_seconds(),
+        rotated=rotated,
+    )
+
+
+async def _register(
+    uow: UnitOfWork, token: EnrollmentToken, request: EnrollRequest, now: datetime
+) -> Device:
+    labels = {**token.labels, **request.labels}
+    device = await uow.devices.add(
+        Device(
+            device_id=request.device_id,
+            name=request.name or request.facts.hostname or request.device_id,
+            credential_rotated_at=now,
+            facts=request.facts.model_dump(mode="json"),
+            labels=labels,
+            presence=Presence.NEW.value,
+            desired_generation=0,
+            desired_state={},
+            reported_generation=0,
+            enrolled_at=now,
+        )
+    )
+    await uow.devices.replace_labels(device, labels)
+    uow.record(
+        EventType.DEVICE_REGISTERED,
+        f"device {device.name} registered with enrollment token {token.id}",
+        device=device,
+        data={"labels": labels, "facts": device.facts},
+    )
+    if token.group_name is not None:
+        group = await uow.groups.get(token.group_name)
+        if group is not None and group.kind == GroupKind.STATIC:
+            await uow.groups.add_members(group, [device])
+            uow.record(
+                EventType.DEVICE_GROUPS_CHANGED,
+                f"added to group {group.name}",
+                device=device,
+                data={"added": [group.name]},
+            )
+    return device
+
+
+def _re_enroll(
+    uow: UnitOfWork, device: Device, request: EnrollRequest, now: datetime, rotated: bool
+) -> None:
+    device.facts = request.facts.model_dump(mode="json")
+    if request.name:
+        device.name = request.name
+    if rotated:
+        uow.record(
+            EventType.DEVICE_CREDENTIAL_ROTATED,
+            "device re-enrolled: credential rotated, the old one no longer works",
+            device=device,
+        )
+        return
+    device.decommissioned_at = None
+    device.presence = Presence.NEW.value
+    uow.record(
+        EventType.DEVICE_REGISTERED,
+        f"device {device.name} re-registered after decommission",
+        device=device,
+    )

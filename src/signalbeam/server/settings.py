@@ -1,0 +1,61 @@
+"""Server settings from flags, `SIGNALBEAM_*` environment variables and defaults."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServerSettings(BaseSettings):
+    """Everything `signalbeam server` can be told; defaults suit a single small machine."""
+
+    model_config = SettingsConfigDict(env_prefix="SIGNALBEAM_", extra="ignore")
+
+    data_dir: Path = Path(".signalbeam")
+    database_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8420
+    public_url: str | None = None
+    secret_key: str | None = Field(default=None, repr=False)
+
+    sync_interval: timedelta = timedelta(seconds=15)
+    offline_after_missed: int = 3
+    sweep_interval: timedelta = timedelta(seconds=5)
+
+    metrics_raw_retention: timedelta = timedelta(hours=6)
+    metrics_rollup_step: timedelta = timedelta(minutes=5)
+    metrics_rollup_retention: timedelta = timedelta(days=30)
+    retention_interval: timedelta = timedelta(minutes=5)
+
+    max_body_bytes: int = 1_048_576
+    ingest_max_batch: int = 500
+
+    @field_validator("offline_after_missed")
+    @classmethod
+    def _at_least_one(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("offline_after_missed must be at least 1 missed interval")
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to SQLite inside the data dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'signalbeam.db').resolve()}"
+
+    @property
+    def offline_after(self) -> timedelta:
+        """How long a device may stay silent before it counts as offline."""
+        return self.sync_interval * self.offline_after_missed
+
+    @property
+    def base_url(self) -> str:
+        """The URL people and devices use to reach this server."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host  # noqa: S104
+        return f"http://{host}:{self.port}"

@@ -1,0 +1,170 @@
+"""Group commit for syncs: many heartbeats, one transaction.
+
+Each sync request hands its record to the ingestor and waits until the batch holding it
+is committed, so an acknowledged heartbeat is durable, yet under load hundreds of
+requests share one transaction instead of paying for one each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from signalbeam.domain.model import EventType, Presence
+from signalbeam.protocol.device_v1 import Facts, Heartbeat, ReportedState
+from signalbeam.server.db.models import Device, Event
+from signalbeam.server.repositories.metrics import insert_samples
+from signalbeam.server.services.bus import EventBus
+from signalbeam.server.services.context import event_payload
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SyncRecord:
+    """What one sync request wants written."""
+
+    device_pk: int
+    tenant_id: int
+    device_id: str
+    seen_at: datetime
+    heartbeat: Heartbeat
+    reported: ReportedState
+    facts: Facts | None = None
+    done: asyncio.Future[None] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+def snapshot(heartbeat: Heartbeat) -> dict[str, Any]:
+    """The latest-metrics summary kept on the device row for lists and detail pages."""
+    data = heartbeat.model_dump(mode="json", exclude_none=True)
+    if heartbeat.disks:
+        data["disk_percent"] = max(disk.percent for disk in heartbeat.disks)
+    return data
+
+
+def sample_row(record: SyncRecord) -> dict[str, Any]:
+    """One raw metric sample row from a sync."""
+    beat = record.heartbeat
+    return {
+        "tenant_id": record.tenant_id,
+        "device_pk": record.device_pk,
+        "ts": record.seen_at,
+        "cpu": beat.cpu_percent,
+        "memory": beat.memory_percent,
+        "disk": max((d.percent for d in beat.disks), default=None),
+        "load1": beat.load1,
+        "temperature": beat.temperature_celsius,
+    }
+
+
+def device_row(record: SyncRecord) -> dict[str, Any]:
+    """The device-row update for a sync; facts only when the agent sent them."""
+    row: dict[str, Any] = {
+        "id": record.device_pk,
+        "last_seen_at": record.seen_at,
+        "presence": Presence.ONLINE.value,
+        "metrics": snapshot(record.heartbeat),
+        "reported_generation": record.reported.generation,
+        "reported_state": record.reported.model_dump(mode="json"),
+    }
+    if record.facts is not None:
+        row["facts"] = record.facts.model_dump(mode="json")
+    return row
+
+
+class Ingestor:
+    """Collects sync records and commits them in batches, one transaction per batch."""
+
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], bus: EventBus, max_batch: int = 500
+    ) -> None:
+        self._sessions = sessions
+        self._bus = bus
+        self._max_batch = max_batch
+        # None is the stop sign; the bound pushes back on clients when the database lags.
+        self._queue: asyncio.Queue[SyncRecord | None] = asyncio.Queue(maxsize=max_batch * 20)
+        # Held while a batch or a presence sweep writes, so the two never interleave.
+        self.lock = asyncio.Lock()
+        self.batches = 0
+
+    async def submit(self, record: SyncRecord) -> None:
+        """Queue a record and wait until it is committed (raises if the commit failed)."""
+        await self._queue.put(record)
+        await record.done
+
+    async def run(self) -> None:
+        """Commit batches until `stop` is called; then commit what is left and return."""
+        stopping = False
+        while not stopping:
+            first = await self._queue.get()
+            batch = [first] if first is not None else []
+            while len(batch) < self._max_batch and not self._queue.empty():
+                item = self._queue.get_nowait()
+                if item is None:
+                    stopping = True
+                else:
+                    batch.append(item)
+            stopping = stopping or first is None
+            if batch:
+                await self._commit(batch)
+
+    async def stop(self) -> None:
+        """Ask `run` to finish after committing everything already queued."""
+        await self._queue.put(None)
+
+    async def _commit(self, batch: list[SyncRecord]) -> None:
+        try:
+            await self.write(batch)
+        except Exception as err:
+            log.exception("could not store a batch of %d syncs", len(batch))
+            for record in batch:
+                if not record.done.done():
+                    record.done.set_exception(err)
+        else:
+            for record in batch:
+                if not record.done.done():
+                    record.done.set_result(None)
+
+    async def write(self, batch: list[SyncRecord]) -> None:
+        """Store one batch: device rows, metric samples and presence events, one commit."""
+        latest = {record.device_pk: record for record in batch}
+        async with self.lock, self._sessions() as session:
+            query = select(Device.id, Device.presence).where(Device.id.in_(latest))
+            previous = {pk: presence for pk, presence in (await session.execute(query)).all()}
+            # A device decommissioned after its request was authenticated stays decommissioned.
+            live = {pk for pk, presence in previous.items() if presence != Presence.DECOMMISSIONED}
+            rows = [device_row(record) for pk, record in latest.items() if pk in live]
+            if rows:
+                await session.execute(update(Device), rows)
+            await insert_samples(session, [sample_row(r) for r in batch if r.device_pk in live])
+            events = [
+                _online_event(latest[pk])
+                for pk in live
+                if previous[pk] in (Presence.NEW, Presence.OFFLINE)
+            ]
+            session.add_all(events)
+            await session.commit()
+        self.batches += 1
+        for event in events:
+            self._bus.publish(event.tenant_id, event_payload(event))
+
+
+def _online_event(record: SyncRecord) -> Event:
+    return Event(
+        tenant_id=record.tenant_id,
+        device_pk=record.device_pk,
+        device_id=record.device_id,
+        type=EventType.DEVICE_ONLINE.value,
+        actor="system:signalbeam",
+        message="device is online",
+        data={},
+        created_at=record.seen_at,
+    )

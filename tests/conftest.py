@@ -1,0 +1,154 @@
+"""Fixtures: a real database per test (SQLite and PostgreSQL), the app, clients, a live server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+
+from signalbeam.server.app import create_app
+from signalbeam.server.runtime import Runtime
+from signalbeam.server.settings import ServerSettings
+from tests.components import POSTGRES_HOST, POSTGRES_PORT, POSTGRES_USER, free_port, need, reachable
+
+
+async def _admin_connection() -> asyncpg.Connection:
+    return await asyncpg.connect(
+        host=POSTGRES_HOST, port=POSTGRES_PORT, user=POSTGRES_USER, database="postgres"
+    )
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A fresh, empty database on each backend; PostgreSQL ones are created and dropped here."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+        return
+    need(reachable(POSTGRES_HOST, POSTGRES_PORT), f"PostgreSQL not reachable at {POSTGRES_HOST}:{POSTGRES_PORT}")
+    name = f"signalbeam_test_{uuid.uuid4().hex[:12]}"
+    admin = await _admin_connection()
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    yield f"postgresql+asyncpg://{POSTGRES_USER}@{POSTGRES_HOST}:{POSTGRES_PORT}/{name}"
+    admin = await _admin_connection()
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> ServerSettings:
+    """Server settings on a temp data dir and the parametrised database."""
+    return ServerSettings(data_dir=tmp_path / "data", database_url=database_url)
+
+
+@pytest.fixture
+async def app(settings: ServerSettings) -> AsyncIterator[FastAPI]:
+    """The real app with its lifespan running (migrations, first admin, workers)."""
+    application = create_app(settings)
+    async with LifespanManager(application, startup_timeout=60, shutdown_timeout=60):
+        yield application
+
+
+@pytest.fixture
+def runtime(app: FastAPI) -> Runtime:
+    """The running app's runtime (database, bus, ingestor)."""
+    value: Runtime = app.state.runtime
+    return value
+
+
+@pytest.fixture
+def admin_token(app: FastAPI) -> str:
+    """The first admin's API token, as printed on first start."""
+    token: str | None = app.state.startup.admin_token
+    assert token is not None
+    return token
+
+
+@pytest.fixture
+async def client(app: FastAPI, admin_token: str) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client speaking to the app in-process, authenticated as the first admin."""
+    transport = httpx.ASGITransport(app=app)
+    headers = {"Authorization": f"Bearer {admin_token}"}
+    async with httpx.AsyncClient(transport=transport, base_url="http://test", headers=headers) as c:
+        yield c
+
+
+@pytest.fixture
+async def anon(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """An unauthenticated client (devices bring their own credential header)."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        yield c
+
+
+@dataclass
+class LiveServer:
+    """A real `signalbeam server` process on loopback."""
+
+    url: str
+    admin_token: str
+    data_dir: Path
+    process: subprocess.Popen[str]
+    output: list[str]
+
+
+def start_server(data_dir: Path, extra: list[str] | None = None, env: dict[str, str] | None = None) -> LiveServer:
+    """Start `signalbeam server` and wait until it says it is running and /readyz answers."""
+    port = free_port()
+    command = [sys.executable, "-m", "signalbeam", "server", "--data-dir", str(data_dir), "--port", str(port)]
+    process = subprocess.Popen(
+        command + (extra or []),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+    output: list[str] = []
+    ready = threading.Event()
+
+    def drain() -> None:
+        # Keep reading so a chatty server never blocks on a full pipe.
+        assert process.stdout is not None
+        for line in process.stdout:
+            output.append(line)
+            if "Uvicorn running on" in line:
+                ready.set()
+        ready.set()
+
+    threading.Thread(target=drain, daemon=True).start()
+    ready.wait(timeout=60)
+    if process.poll() is not None or not any("Uvicorn running on" in line for line in output):
+        process.kill()
+        raise AssertionError("server did not start:\n" + "".join(output))
+    token = (data_dir / "admin-token").read_text().strip()
+    return LiveServer(f"http://127.0.0.1:{port}", token, data_dir, process, output)
+
+
+def stop_server(server: LiveServer) -> str:
+    """Stop the server with SIGTERM (a clean shutdown) and return all of its output."""
+    server.process.terminate()
+    server.process.wait(timeout=60)
+    return "".join(server.output)
+
+
+@pytest.fixture
+def live_server(tmp_path: Path, database_url: str) -> Iterator[LiveServer]:
+    """A real server process on a free loopback port, with the parametrised database."""
+    server = start_server(tmp_path / "server", ["--database-url", database_url])
+    yield server
+    stop_server(server)
