@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -35,7 +36,10 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
         return
-    need(reachable(POSTGRES_HOST, POSTGRES_PORT), f"PostgreSQL not reachable at {POSTGRES_HOST}:{POSTGRES_PORT}")
+    need(
+        reachable(POSTGRES_HOST, POSTGRES_PORT),
+        f"PostgreSQL not reachable at {POSTGRES_HOST}:{POSTGRES_PORT}",
+    )
     name = f"signalbeam_test_{uuid.uuid4().hex[:12]}"
     admin = await _admin_connection()
     try:
@@ -105,12 +109,24 @@ class LiveServer:
     data_dir: Path
     process: subprocess.Popen[str]
     output: list[str]
+    reader: threading.Thread
 
 
-def start_server(data_dir: Path, extra: list[str] | None = None, env: dict[str, str] | None = None) -> LiveServer:
+def start_server(
+    data_dir: Path, extra: list[str] | None = None, env: dict[str, str] | None = None
+) -> LiveServer:
     """Start `signalbeam server` and wait until it says it is running and /readyz answers."""
     port = free_port()
-    command = [sys.executable, "-m", "signalbeam", "server", "--data-dir", str(data_dir), "--port", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "signalbeam",
+        "server",
+        "--data-dir",
+        str(data_dir),
+        "--port",
+        str(port),
+    ]
     process = subprocess.Popen(
         command + (extra or []),
         stdout=subprocess.PIPE,
@@ -130,19 +146,23 @@ def start_server(data_dir: Path, extra: list[str] | None = None, env: dict[str, 
                 ready.set()
         ready.set()
 
-    threading.Thread(target=drain, daemon=True).start()
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
     ready.wait(timeout=60)
     if process.poll() is not None or not any("Uvicorn running on" in line for line in output):
         process.kill()
         raise AssertionError("server did not start:\n" + "".join(output))
     token = (data_dir / "admin-token").read_text().strip()
-    return LiveServer(f"http://127.0.0.1:{port}", token, data_dir, process, output)
+    return LiveServer(f"http://127.0.0.1:{port}", token, data_dir, process, output, reader)
 
 
-def stop_server(server: LiveServer) -> str:
-    """Stop the server with SIGTERM (a clean shutdown) and return all of its output."""
-    server.process.terminate()
+def stop_server(server: LiveServer, sig: signal.Signals = signal.SIGTERM) -> str:
+    """Stop the server (SIGTERM is a clean shutdown, SIGKILL a crash); return all its output."""
+    server.process.send_signal(sig)
     server.process.wait(timeout=60)
+    server.reader.join(timeout=10)
+    assert server.process.stdout is not None
+    server.process.stdout.close()
     return "".join(server.output)
 
 

@@ -15,11 +15,19 @@ async def enrollment_token(client: httpx.AsyncClient, **body: Any) -> str:
     return token
 
 
-async def enroll(
-    anon: httpx.AsyncClient, token: str, device_id: str, **extra: Any
-) -> str:
+async def enroll(anon: httpx.AsyncClient, token: str, device_id: str, **extra: Any) -> str:
     """Enroll a device and return its credential."""
-    body = {"token": token, "device_id": device_id, "facts": {"hostname": device_id, "os": "Debian 12", "arch": "aarch64", "agent_version": "0.1.0"}, **extra}
+    body = {
+        "token": token,
+        "device_id": device_id,
+        "facts": {
+            "hostname": device_id,
+            "os": "Debian 12",
+            "arch": "aarch64",
+            "agent_version": "0.1.0",
+        },
+        **extra,
+    }
     response = await anon.post("/api/device/v1/enroll", json=body)
     assert response.status_code == 200, response.text
     credential: str = response.json()["credential"]
@@ -28,13 +36,26 @@ async def enroll(
 
 async def sync(anon: httpx.AsyncClient, credential: str, **body: Any) -> httpx.Response:
     """One sync as the device holding `credential`."""
-    body.setdefault("heartbeat", {"cpu_percent": 12.5, "memory_percent": 40.0, "disks": [{"mount": "/", "percent": 55.0}], "uptime_seconds": 100})
+    body.setdefault(
+        "heartbeat",
+        {
+            "cpu_percent": 12.5,
+            "memory_percent": 40.0,
+            "disks": [{"mount": "/", "percent": 55.0}],
+            "uptime_seconds": 100,
+        },
+    )
     return await anon.post(
         "/api/device/v1/sync", json=body, headers={"Authorization": f"Bearer {credential}"}
     )
 
 
-async def new_device(client: httpx.AsyncClient, anon: httpx.AsyncClient, device_id: str, labels: dict[str, str] | None = None) -> str:
+async def new_device(
+    client: httpx.AsyncClient,
+    anon: httpx.AsyncClient,
+    device_id: str,
+    labels: dict[str, str] | None = None,
+) -> str:
     """Enroll a device with its own token, sync it once so it is online, return its credential."""
     token = await enrollment_token(client, labels=labels or {})
     credential = await enroll(anon, token, device_id)

@@ -7,7 +7,9 @@ import httpx
 from tests.helpers import enroll, enrollment_token, new_device, sync
 
 
-async def test_enrolled_device_syncs_and_shows_online(client: httpx.AsyncClient, anon: httpx.AsyncClient) -> None:
+async def test_enrolled_device_syncs_and_shows_online(
+    client: httpx.AsyncClient, anon: httpx.AsyncClient
+) -> None:
     token = await enrollment_token(client, labels={"site": "oslo"})
     credential = await enroll(anon, token, "pi-001", name="Kitchen Pi", labels={"env": "prod"})
     listed = (await client.get("/api/v1/devices")).json()
@@ -34,7 +36,9 @@ async def test_enrolled_device_syncs_and_shows_online(client: httpx.AsyncClient,
     assert types == ["device.online", "device.registered"]
 
 
-async def test_reenroll_rotates_credential_and_keeps_history(client: httpx.AsyncClient, anon: httpx.AsyncClient) -> None:
+async def test_reenroll_rotates_credential_and_keeps_history(
+    client: httpx.AsyncClient, anon: httpx.AsyncClient
+) -> None:
     token = await enrollment_token(client)
     old = await enroll(anon, token, "pi-002")
     new = await enroll(anon, token, "pi-002")
@@ -42,16 +46,22 @@ async def test_reenroll_rotates_credential_and_keeps_history(client: httpx.Async
     assert (await sync(anon, old)).status_code == 401
     assert (await sync(anon, new)).status_code == 200
     events = (await client.get("/api/v1/events", params={"device": "pi-002"})).json()["items"]
-    assert [e["type"] for e in events] == ["device.online", "device.credential_rotated", "device.registered"]
+    assert [e["type"] for e in events] == [
+        "device.online",
+        "device.credential_rotated",
+        "device.registered",
+    ]
 
 
-async def test_filters_sorting_and_paging(client: httpx.AsyncClient, anon: httpx.AsyncClient) -> None:
+async def test_filters_sorting_and_paging(
+    client: httpx.AsyncClient, anon: httpx.AsyncClient
+) -> None:
     await new_device(client, anon, "a-oslo", {"env": "prod", "site": "oslo"})
     await new_device(client, anon, "b-bergen", {"env": "prod", "site": "bergen"})
     await new_device(client, anon, "c-retired", {"env": "prod", "site": "oslo", "retired": "yes"})
     await new_device(client, anon, "d-dev", {"env": "dev", "site": "oslo"})
 
-    async def ids(**params: object) -> list[str]:
+    async def ids(**params: str | int) -> list[str]:
         response = await client.get("/api/v1/devices", params=params)
         assert response.status_code == 200, response.text
         return [d["device_id"] for d in response.json()["items"]]
@@ -66,21 +76,34 @@ async def test_filters_sorting_and_paging(client: httpx.AsyncClient, anon: httpx
     assert await ids(status="offline") == []
 
 
-async def test_labels_edit_and_group_membership_follow(client: httpx.AsyncClient, anon: httpx.AsyncClient) -> None:
+async def test_labels_edit_and_group_membership_follow(
+    client: httpx.AsyncClient, anon: httpx.AsyncClient
+) -> None:
     await new_device(client, anon, "pi-1", {"env": "dev", "old": "x"})
     created = await client.post("/api/v1/groups", json={"name": "prod", "selector": "env=prod"})
     assert created.status_code == 201, created.text
-    response = await client.patch("/api/v1/devices/pi-1/labels", json={"set": {"env": "prod"}, "remove": ["old"]})
+    response = await client.patch(
+        "/api/v1/devices/pi-1/labels", json={"set": {"env": "prod"}, "remove": ["old"]}
+    )
     assert response.status_code == 200
     assert response.json()["labels"] == {"env": "prod"}
     device = (await client.get("/api/v1/devices/pi-1")).json()
     assert device["groups"] == ["prod"]
-    changed = [e for e in device["events"] if e["type"] in ("device.labels_changed", "device.groups_changed")]
-    assert [e["message"] for e in changed] == ["groups changed: joined prod", "labels changed: env=prod old-"]
+    changed = [
+        e
+        for e in device["events"]
+        if e["type"] in ("device.labels_changed", "device.groups_changed")
+    ]
+    assert [e["message"] for e in changed] == [
+        "groups changed: joined prod",
+        "labels changed: env=prod old-",
+    ]
     assert all(e["actor"] == "user:admin" for e in changed)
 
 
-async def test_decommission_revokes_credential_and_keeps_history(client: httpx.AsyncClient, anon: httpx.AsyncClient) -> None:
+async def test_decommission_revokes_credential_and_keeps_history(
+    client: httpx.AsyncClient, anon: httpx.AsyncClient
+) -> None:
     credential = await new_device(client, anon, "pi-gone")
     response = await client.delete("/api/v1/devices/pi-gone")
     assert response.status_code == 200

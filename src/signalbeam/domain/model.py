@@ -46,8 +46,8 @@ class EventType(StrEnum):
     DEVICE_DECOMMISSIONED = "device.decommissioned"
     GROUP_CREATED = "group.created"
     GROUP_DELETED = "group.deleted"
-    ENROLLMENT_TOKEN_CREATED = "enrollment_token.created"
-    ENROLLMENT_TOKEN_REVOKED = "enrollment_token.revoked"
+    ENROLLMENT_TOKEN_CREATED = "enrollment_token.created"  # noqa: S105 - an event name
+    ENROLLMENT_TOKEN_REVOKED = "enrollment_token.revoked"  # noqa: S105 - an event name
     USER_CREATED = "user.created"
-    API_TOKEN_CREATED = "api_token.created"
-    API_TOKEN_REVOKED = "api_token.revoked"
+    API_TOKEN_CREATED = "api_token.created"  # noqa: S105 - an event name
+    API_TOKEN_REVOKED = "api_token.revoked"  # noqa: S105 - an event name

@@ -10,7 +10,7 @@ from signalbeam.server.db.migrate import upgrade_to_head
 from signalbeam.server.runtime import Runtime
 from signalbeam.server.services import tenants
 
-ADMIN_TOKEN_FILE = "admin-token"
+ADMIN_TOKEN_FILE = "admin-token"  # noqa: S105 - a file name, not a secret
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-API_TOKEN_PREFIX = "sbu_"
-ENROLLMENT_TOKEN_PREFIX = "sbe_"
+API_TOKEN_PREFIX = "sbu_"  # noqa: S105 - a prefix, not a secret
+ENROLLMENT_TOKEN_PREFIX = "sbe_"  # noqa: S105 - a prefix, not a secret
 DEVICE_CREDENTIAL_PREFIX = "sbd_"
 
 _password_hasher = PasswordHasher()

@@ -60,7 +60,7 @@ def selector_clause(selector: Selector) -> ColumnElement[bool]:
 class DeviceRepository(TenantRepository):
     """Devices of one tenant."""
 
-    def _scoped(self) -> Select[tuple[Device]]:
+    def _scoped(self) -> Select[Device]:
         return select(Device).where(Device.tenant_id == self.tenant_id)
 
     async def get(self, device_id: str) -> Device | None:
@@ -76,7 +76,7 @@ class DeviceRepository(TenantRepository):
         await self.session.flush()
         return device
 
-    def _filtered(self, query: DeviceQuery) -> Select[tuple[Device]]:
+    def _filtered(self, query: DeviceQuery) -> Select[Device]:
         statement = self._scoped()
         if not query.include_decommissioned:
             statement = statement.where(Device.decommissioned_at.is_(None))
@@ -99,7 +99,7 @@ class DeviceRepository(TenantRepository):
             )
         return statement
 
-    async def list(self, query: DeviceQuery) -> tuple[list[Device], int]:
+    async def search(self, query: DeviceQuery) -> tuple[list[Device], int]:
         """One page of matching devices and the total number that match."""
         statement = self._filtered(query)
         total = await self.session.scalar(select(func.count()).select_from(statement.subquery()))

@@ -24,6 +24,6 @@ class EnrollmentTokenRepository(TenantRepository):
             )
         )
 
-    async def list(self) -> list[EnrollmentToken]:
+    async def all(self) -> list[EnrollmentToken]:
         query = select(EnrollmentToken).where(EnrollmentToken.tenant_id == self.tenant_id)
         return list(await self.session.scalars(query.order_by(EnrollmentToken.id.desc())))

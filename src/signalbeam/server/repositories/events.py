@@ -32,7 +32,7 @@ class EventRepository(TenantRepository):
         self.session.add(event)
         return event
 
-    async def list(self, query: EventQuery) -> list[Event]:
+    async def search(self, query: EventQuery) -> list[Event]:
         statement = select(Event).where(Event.tenant_id == self.tenant_id)
         if query.device_pk is not None:
             statement = statement.where(Event.device_pk == query.device_pk)

@@ -18,7 +18,7 @@ class GroupRepository(TenantRepository):
             select(Group).where(Group.tenant_id == self.tenant_id, Group.name == name)
         )
 
-    async def list(self) -> list[Group]:
+    async def all(self) -> list[Group]:
         query = select(Group).where(Group.tenant_id == self.tenant_id).order_by(Group.name)
         return list(await self.session.scalars(query))
 

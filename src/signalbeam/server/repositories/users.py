@@ -23,7 +23,7 @@ class UserRepository(TenantRepository):
             select(User).where(User.tenant_id == self.tenant_id, User.id == user_id)
         )
 
-    async def list(self) -> list[User]:
+    async def all(self) -> list[User]:
         query = select(User).where(User.tenant_id == self.tenant_id).order_by(User.username)
         return list(await self.session.scalars(query))
 

@@ -28,11 +28,11 @@ class Subscription:
             self.overflowed = True
             self._bus.unsubscribe(self)
 
-    async def get(self, timeout: float) -> EventPayload | None:
-        """The next event; None once the subscription is closed or cut off; TimeoutError if idle."""
+    async def get(self) -> EventPayload | None:
+        """The next event; None once the subscription is closed or cut off."""
         if self.overflowed and self.queue.empty():
             return None
-        return await asyncio.wait_for(self.queue.get(), timeout)
+        return await self.queue.get()
 
     def close(self) -> None:
         """Stop this subscription."""

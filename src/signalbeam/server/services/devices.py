@@ -96,7 +96,7 @@ async def list_devices(
 ) -> tuple[list[Device], int]:
     """One page of the tenant's devices matching the filter, and how many match in all."""
     async with runtime.unit_of_work(actor) as uow:
-        return await uow.devices.list(await _query(uow, request))
+        return await uow.devices.search(await _query(uow, request))
 
 
 async def groups_of(uow: UnitOfWork, device: Device) -> list[str]:
@@ -112,7 +112,7 @@ async def show(runtime: Runtime, actor: Actor, device_id: str, events: int = 20)
     """A device with its groups and latest activity."""
     async with runtime.unit_of_work(actor) as uow:
         device = await _device(uow, device_id)
-        history = await uow.events.list(EventQuery(device_pk=device.id, limit=events))
+        history = await uow.events.search(EventQuery(device_pk=device.id, limit=events))
         return DeviceDetail(device=device, groups=await groups_of(uow, device), events=history)
 
 

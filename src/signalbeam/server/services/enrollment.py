@@ -86,7 +86,7 @@ async def create_token(runtime: Runtime, actor: Actor, spec: TokenSpec) -> NewEn
 async def list_tokens(runtime: Runtime, actor: Actor) -> list[EnrollmentToken]:
     """The tenant's enrollment tokens, newest first."""
     async with runtime.unit_of_work(actor) as uow:
-        return await uow.enrollment_tokens.list()
+        return await uow.enrollment_tokens.all()
 
 
 async def revoke_token(runtime: Runtime, actor: Actor, token_id: int) -> EnrollmentToken:

@@ -47,4 +47,4 @@ async def list_events(
             after_id=after_id,
             limit=limit,
         )
-        return await uow.events.list(query)
+        return await uow.events.search(query)

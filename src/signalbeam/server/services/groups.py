@@ -66,7 +66,7 @@ async def _get(uow: UnitOfWork, name: str) -> Group:
 async def list_groups(runtime: Runtime, actor: Actor) -> list[GroupSummary]:
     """Every group of the tenant with its member count."""
     async with runtime.unit_of_work(actor) as uow:
-        groups = await uow.groups.list()
+        groups = await uow.groups.all()
         static_counts = await uow.groups.static_member_counts()
     summaries = []
     for group in groups:

@@ -137,7 +137,7 @@ async def set_password(runtime: Runtime, actor: Actor, username: str, password: 
 async def list_users(runtime: Runtime, actor: Actor) -> list[User]:
     """Every user of the actor's tenant."""
     async with runtime.unit_of_work(actor) as uow:
-        return await uow.users.list()
+        return await uow.users.all()
 
 
 async def create_token(

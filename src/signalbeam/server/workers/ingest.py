@@ -94,6 +94,12 @@ class Ingestor:
         # Held while a batch or a presence sweep writes, so the two never interleave.
         self.lock = asyncio.Lock()
         self.batches = 0
+        self._in_flight = 0
+
+    @property
+    def pending(self) -> int:
+        """How many records are queued or being committed right now."""
+        return self._queue.qsize() + self._in_flight
 
     async def submit(self, record: SyncRecord) -> None:
         """Queue a record and wait until it is committed (raises if the commit failed)."""
@@ -121,6 +127,7 @@ class Ingestor:
         await self._queue.put(None)
 
     async def _commit(self, batch: list[SyncRecord]) -> None:
+        self._in_flight = len(batch)
         try:
             await self.write(batch)
         except Exception as err:
@@ -132,6 +139,8 @@ class Ingestor:
             for record in batch:
                 if not record.done.done():
                     record.done.set_result(None)
+        finally:
+            self._in_flight = 0
 
     async def write(self, batch: list[SyncRecord]) -> None:
         """Store one batch: device rows, metric samples and presence events, one commit."""

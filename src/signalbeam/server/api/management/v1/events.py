@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated
@@ -69,17 +70,17 @@ async def _stream(
                     yield _frame(payload)
         while True:
             try:
-                payload = await subscription.get(KEEPALIVE_SECONDS)
+                message = await asyncio.wait_for(subscription.get(), KEEPALIVE_SECONDS)
             except TimeoutError:
                 yield b": keep-alive\n\n"
                 continue
-            if payload is None:
+            if message is None:
                 # Closed, or cut off for falling behind: the client reconnects with
                 # Last-Event-ID and replays the rest from the database.
                 return
-            if payload["id"] > last and _wanted(payload, device, types):
-                last = payload["id"]
-                yield _frame(payload)
+            if message["id"] > last and _wanted(message, device, types):
+                last = message["id"]
+                yield _frame(message)
     finally:
         subscription.close()
 

@@ -1,0 +1,134 @@
+"""How devices and events look in a terminal: tables and detail blocks built from API JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import timedelta
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from signalbeam.cli.output import Cell, ago, details, labels_text, local_time, percent, table
+from signalbeam.domain.durations import format_duration
+
+PRESENCE_STYLES = {"online": "green", "offline": "red", "new": "yellow", "decommissioned": "dim"}
+DEVICE_COLUMNS = ["ID", "NAME", "PRESENCE", "LAST SEEN", "AGENT", "LABELS", "CPU", "MEM", "DISK"]
+EVENT_COLUMNS = ["TIME", "TYPE", "DEVICE", "ACTOR", "MESSAGE"]
+METRIC_NAMES = {
+    "cpu_percent": "cpu",
+    "memory_percent": "memory",
+    "disk_percent": "disk (fullest)",
+    "load1": "load (1m)",
+    "load5": "load (5m)",
+    "load15": "load (15m)",
+    "temperature_celsius": "temperature",
+    "uptime_seconds": "uptime",
+    "sampled_at": "sampled",
+}
+
+
+def presence(value: str) -> Text:
+    """A presence as coloured text, so it reads without colour too."""
+    return Text(value, style=PRESENCE_STYLES.get(value, ""))
+
+
+def device_row(device: dict[str, Any]) -> list[Cell]:
+    """One device as a row of the device table."""
+    metrics = device.get("metrics") or {}
+    return [
+        device["device_id"],
+        device["name"],
+        presence(device["presence"]),
+        ago(device["last_seen_at"]),
+        device["agent_version"] or "-",
+        labels_text(device["labels"]),
+        percent(metrics.get("cpu_percent")),
+        percent(metrics.get("memory_percent")),
+        percent(metrics.get("disk_percent")),
+    ]
+
+
+def device_table(devices: Iterable[dict[str, Any]]) -> Table:
+    """The device list as `devices ls` and `groups show` print it."""
+    return table(DEVICE_COLUMNS, [device_row(d) for d in devices])
+
+
+def event_row(event: dict[str, Any]) -> list[Cell]:
+    """One event as a row of the activity table."""
+    return [
+        local_time(event["created_at"]),
+        event["type"],
+        event["device_id"] or "-",
+        event["actor"],
+        event["message"],
+    ]
+
+
+def event_table(events: Iterable[dict[str, Any]], title: str | None = None) -> Table:
+    """Events, newest first, as `events ls` and `devices show` print them."""
+    return table(EVENT_COLUMNS, [event_row(e) for e in events], title=title)
+
+
+def _generation(device: dict[str, Any]) -> Text:
+    desired, reported = device["desired_generation"], device["reported_generation"]
+    in_sync = desired == reported
+    note = "in sync" if in_sync else "update pending"
+    return Text(f"desired {desired}, reported {reported} ({note})", style="" if in_sync else "yellow")
+
+
+def _summary(device: dict[str, Any]) -> list[tuple[str, Cell]]:
+    seen = ago(device["last_seen_at"])
+    return [
+        ("name", device["name"]),
+        ("presence", Text.assemble(presence(device["presence"]), f" (last seen {seen})")),
+        ("agent", device["agent_version"] or "-"),
+        ("labels", labels_text(device["labels"])),
+        ("groups", ", ".join(device["groups"]) or "-"),
+        ("generation", _generation(device)),
+        ("enrolled", f"{local_time(device['enrolled_at'])} ({ago(device['enrolled_at'])})"),
+        ("decommissioned", local_time(device["decommissioned_at"])),
+    ]
+
+
+def _fact(value: Any) -> str:
+    if isinstance(value, list):
+        return ", ".join(str(item) for item in value) or "-"
+    return "-" if value in (None, "") else str(value)
+
+
+def _metric(name: str, value: Any) -> str:
+    if name.endswith("_percent"):
+        return percent(value)
+    if name == "uptime_seconds" and isinstance(value, int | float):
+        return format_duration(timedelta(seconds=value))
+    if name == "temperature_celsius" and isinstance(value, int | float):
+        return f"{value:.1f} °C"
+    if name == "sampled_at":
+        return local_time(value)
+    return _fact(value)
+
+
+def metric_pairs(metrics: dict[str, Any] | None) -> list[tuple[str, Cell]]:
+    """Latest metrics as name/value pairs, most useful first."""
+    metrics = metrics or {}
+    known = [(label, _metric(key, metrics[key])) for key, label in METRIC_NAMES.items() if key in metrics]
+    disks = [f"{d['mount']} {percent(d['percent'])}" for d in metrics.get("disks", [])]
+    return known + ([("disks", ", ".join(disks))] if disks else [])
+
+
+def device_detail(device: dict[str, Any]) -> RenderableType:
+    """Everything `devices show` prints about one device."""
+    facts = [(key, _fact(value)) for key, value in sorted(device["facts"].items())]
+    metrics = metric_pairs(device["metrics"]) or [("-", "no metrics reported yet")]
+    parts: Sequence[RenderableType] = [
+        details(_summary(device), title=device["device_id"]),
+        Text(),
+        details(facts or [("-", "no facts reported yet")], title="Facts"),
+        Text(),
+        details(metrics, title="Latest metrics"),
+        Text(),
+        event_table(device["events"], title="Activity (newest first)"),
+    ]
+    return Group(*parts)

@@ -1,0 +1,129 @@
+"""Two tenants on one server: no API, device or management, reaches the other's rows."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from signalbeam.server.runtime import Runtime
+from signalbeam.server.services import tenants
+from tests.helpers import enroll, enrollment_token, new_device, sync
+
+
+@dataclass
+class Other:
+    """The second tenant: its admin client and one device, group and tokens of its own."""
+
+    client: httpx.AsyncClient
+    credential: str
+    token_id: int
+    api_token_id: int
+
+
+@pytest.fixture
+async def other(app: FastAPI, runtime: Runtime, anon: httpx.AsyncClient) -> AsyncIterator[Other]:
+    created = await tenants.create(runtime, "acme", "Acme", "boss")
+    transport = httpx.ASGITransport(app=app)
+    headers = {"Authorization": f"Bearer {created.admin_token}"}
+    async with httpx.AsyncClient(transport=transport, base_url="http://test", headers=headers) as c:
+        credential = await new_device(c, anon, "acme-pi", {"env": "prod"})
+        await c.post("/api/v1/groups", json={"name": "acme-static"})
+        await c.post("/api/v1/groups", json={"name": "acme-prod", "selector": "env=prod"})
+        token_id = (await c.get("/api/v1/enrollment-tokens")).json()[0]["id"]
+        api_token_id = (await c.get("/api/v1/api-tokens")).json()[0]["id"]
+        yield Other(c, credential, token_id, api_token_id)
+
+
+async def test_management_reads_stay_inside_the_tenant(
+    client: httpx.AsyncClient, other: Other
+) -> None:
+    assert (await client.get("/api/v1/devices")).json()["total"] == 0
+    assert (await client.get("/api/v1/devices", params={"selector": "env=prod"})).json()[
+        "total"
+    ] == 0
+    assert (await client.get("/api/v1/devices/acme-pi")).status_code == 404
+    assert (await client.get("/api/v1/devices/acme-pi/metrics")).status_code == 404
+    assert (await client.get("/api/v1/groups")).json() == []
+    assert (await client.get("/api/v1/groups/acme-prod")).status_code == 404
+    assert (await client.get("/api/v1/events", params={"device": "acme-pi"})).status_code == 404
+    own_events = (await client.get("/api/v1/events")).json()["items"]
+    assert all(e["device_id"] != "acme-pi" and "acme" not in e["message"] for e in own_events)
+    assert [u["username"] for u in (await client.get("/api/v1/users")).json()] == ["admin"]
+    assert all(
+        t["id"] != other.token_id for t in (await client.get("/api/v1/enrollment-tokens")).json()
+    )
+
+
+async def test_management_writes_cannot_touch_the_other_tenant(
+    client: httpx.AsyncClient, anon: httpx.AsyncClient, other: Other
+) -> None:
+    assert (
+        await client.patch("/api/v1/devices/acme-pi/labels", json={"set": {"x": "y"}})
+    ).status_code == 404
+    assert (await client.delete("/api/v1/devices/acme-pi")).status_code == 404
+    assert (await client.delete("/api/v1/groups/acme-static")).status_code == 404
+    assert (
+        await client.post("/api/v1/groups/acme-static/members", json={"devices": ["acme-pi"]})
+    ).status_code == 404
+    await client.post("/api/v1/groups", json={"name": "mine"})
+    steal = await client.post("/api/v1/groups/mine/members", json={"devices": ["acme-pi"]})
+    assert steal.status_code == 404
+    assert (await client.delete(f"/api/v1/enrollment-tokens/{other.token_id}")).status_code == 404
+    assert (await client.delete(f"/api/v1/api-tokens/{other.api_token_id}")).status_code == 404
+    # Their side is untouched: device still syncing with its labels, groups and tokens intact.
+    assert (await sync(anon, other.credential)).status_code == 200
+    theirs = (await other.client.get("/api/v1/devices/acme-pi")).json()
+    assert theirs["labels"] == {"env": "prod"} and theirs["presence"] == "online"
+    assert sorted(g["name"] for g in (await other.client.get("/api/v1/groups")).json()) == [
+        "acme-prod",
+        "acme-static",
+    ]
+    assert (await other.client.get("/api/v1/enrollment-tokens")).json()[0]["revoked"] is False
+    assert (await other.client.get("/api/v1/me")).status_code == 200
+
+
+async def test_same_device_id_in_two_tenants_is_two_devices(
+    client: httpx.AsyncClient, anon: httpx.AsyncClient, other: Other
+) -> None:
+    mine = await enroll(
+        anon, await enrollment_token(client, labels={"owner": "default"}), "acme-pi"
+    )
+    assert (await sync(anon, mine)).status_code == 200
+    ours = (await client.get("/api/v1/devices/acme-pi")).json()
+    theirs = (await other.client.get("/api/v1/devices/acme-pi")).json()
+    assert ours["labels"] == {"owner": "default"}
+    assert theirs["labels"] == {"env": "prod"}
+    assert [e["type"] for e in ours["events"]] == ["device.online", "device.registered"]
+    await client.delete("/api/v1/devices/acme-pi")
+    assert (await sync(anon, other.credential)).status_code == 200
+    assert (await sync(anon, mine)).status_code == 401
+
+
+async def test_enrollment_token_joins_only_its_own_tenant(
+    client: httpx.AsyncClient, anon: httpx.AsyncClient, other: Other
+) -> None:
+    token = await enrollment_token(other.client)
+    await enroll(anon, token, "joined-acme")
+    assert (await client.get("/api/v1/devices/joined-acme")).status_code == 404
+    assert (await other.client.get("/api/v1/devices/joined-acme")).status_code == 200
+
+
+async def test_event_stream_only_carries_own_tenant(
+    client: httpx.AsyncClient, runtime: Runtime, other: Other
+) -> None:
+    own_tenant = (await client.get("/api/v1/me")).json()["tenant_id"]
+    subscription = runtime.bus.subscribe(own_tenant)
+    try:
+        await other.client.patch("/api/v1/devices/acme-pi/labels", json={"set": {"site": "x"}})
+        await client.post("/api/v1/groups", json={"name": "ours"})
+        first = await asyncio.wait_for(subscription.get(), 5)
+        assert first is not None and first["type"] == "group.created"
+        assert first["message"].startswith("group ours")
+        assert subscription.queue.empty()
+    finally:
+        subscription.close()
