@@ -57,7 +57,7 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> ServerSettings:
     """Server settings on a temp data dir and the parametrised database."""
-    return ServerSettings(data_dir=tmp_path / "data", database_url=database_url)
+    return ServerSettings(data_dir=tmp_path / "data", database_url=database_url, mdns=False)
 
 
 @pytest.fixture

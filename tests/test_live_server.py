@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import stat
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
+from zeroconf import ServiceBrowser, ServiceStateChange, Zeroconf
 
 from tests.conftest import LiveServer, start_server, stop_server
 from tests.helpers import enroll, enrollment_token, sync
@@ -83,3 +85,28 @@ async def test_server_log_never_shows_device_or_enrollment_secrets(live_server: 
     assert token not in output
     assert credential not in output
     assert "Traceback" not in output
+
+
+def test_server_advertises_itself_on_mdns(live_server: LiveServer) -> None:
+    found: dict[str, str] = {}
+    done = threading.Event()
+
+    def on_change(
+        zeroconf: Zeroconf, service_type: str, name: str, state_change: ServiceStateChange
+    ) -> None:
+        if state_change is not ServiceStateChange.Added:
+            return
+        info = zeroconf.get_service_info(service_type, name, timeout=3000)
+        url = (info.properties.get(b"url") or b"").decode() if info else ""
+        if url == live_server.url:
+            found["url"] = url
+            done.set()
+
+    zeroconf = Zeroconf(interfaces=["127.0.0.1"])
+    try:
+        browser = ServiceBrowser(zeroconf, "_signalbeam._tcp.local.", handlers=[on_change])
+        assert done.wait(timeout=20), "no _signalbeam._tcp service with this server's URL"
+        browser.cancel()
+    finally:
+        zeroconf.close()
+    assert found["url"] == live_server.url

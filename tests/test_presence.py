@@ -62,6 +62,7 @@ async def test_sweeper_runs_on_its_own(tmp_path: Path, database_url: str) -> Non
         sync_interval=timedelta(milliseconds=200),
         offline_after_missed=1,
         sweep_interval=timedelta(milliseconds=100),
+        mdns=False,
     )
     application = create_app(settings)
     async with LifespanManager(application, startup_timeout=60):

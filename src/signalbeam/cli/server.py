@@ -72,6 +72,7 @@ def serve(
     public_url: Annotated[str | None, typer.Option(envvar="SIGNALBEAM_PUBLIC_URL", help="URL devices use to reach this server")] = None,
     sync_interval: Annotated[str | None, typer.Option(help="How often agents sync, e.g. 15s")] = None,
     offline_after_missed: Annotated[int | None, typer.Option(help="Missed syncs before a device is offline")] = None,
+    mdns: Annotated[bool, typer.Option("--mdns/--no-mdns", help="Advertise on mDNS so agents find this server")] = True,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "info",
 ) -> None:
     """Start the control plane (migrates the database and creates the first admin on first start)."""
@@ -86,13 +87,20 @@ def serve(
             public_url=public_url,
             sync_interval=_duration(sync_interval),
             offline_after_missed=offline_after_missed,
+            mdns=mdns,
         )
     except DomainError as err:
         fail(err.detail)
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     application = create_app(settings, on_ready=_banner(settings))  # type: ignore[arg-type]
     config = uvicorn.Config(
-        application, host=settings.host, port=settings.port, log_level=log_level, access_log=False
+        application,
+        host=settings.host,
+        port=settings.port,
+        log_level=log_level,
+        access_log=False,
+        # Long polls and event streams would otherwise hold a shutdown open indefinitely.
+        timeout_graceful_shutdown=5,
     )
     uvicorn.Server(config).run()
 

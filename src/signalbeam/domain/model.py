@@ -44,6 +44,8 @@ class EventType(StrEnum):
     DEVICE_LABELS_CHANGED = "device.labels_changed"
     DEVICE_GROUPS_CHANGED = "device.groups_changed"
     DEVICE_DECOMMISSIONED = "device.decommissioned"
+    DEVICE_DESIRED_STATE_CHANGED = "device.desired_state_changed"
+    DEVICE_SAMPLES_DROPPED = "device.samples_dropped"
     GROUP_CREATED = "group.created"
     GROUP_DELETED = "group.deleted"
     ENROLLMENT_TOKEN_CREATED = "enrollment_token.created"  # noqa: S105 - an event name

@@ -113,3 +113,45 @@ class SyncResponse(WireModel):
     desired: DesiredState | None
     hints: ServerHints
     server_time: datetime
+
+
+AgentEventType = Annotated[str, StringConstraints(pattern=r"^agent\.[a-z0-9_.]{1,57}$")]
+
+
+class AgentEvent(WireModel):
+    """Something the agent wants in the activity log; `seq` makes redelivery harmless."""
+
+    seq: int = Field(ge=1)
+    type: AgentEventType
+    message: str = Field(max_length=2000)
+    data: dict[str, Any] = {}
+    occurred_at: datetime
+
+
+class QueuedSample(WireModel):
+    """A heartbeat the agent could not deliver by sync at the time it was taken."""
+
+    seq: int = Field(ge=1)
+    heartbeat: Heartbeat
+
+
+class TelemetryBatch(WireModel):
+    """Outbox contents, oldest first; the server stores each seq at most once."""
+
+    samples: list[QueuedSample] = Field(default=[], max_length=1000)
+    events: list[AgentEvent] = Field(default=[], max_length=1000)
+    dropped_samples: int = Field(default=0, ge=0, description="samples dropped since last report")
+
+
+class TelemetryAck(WireModel):
+    """The highest sequence numbers now stored: the agent may delete up to these."""
+
+    samples_through: int
+    events_through: int
+
+
+class WatchResponse(WireModel):
+    """Answer to a long-poll: `changed` as soon as the desired generation passes the one held."""
+
+    status: Literal["changed", "unchanged"]
+    generation: int

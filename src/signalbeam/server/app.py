@@ -19,6 +19,7 @@ from signalbeam.server.api.device.v1.routes import router as device_router
 from signalbeam.server.api.limits import BodyLimitMiddleware
 from signalbeam.server.api.management.v1 import devices, enrollment, events, groups, users
 from signalbeam.server.bootstrap import Startup, prepare
+from signalbeam.server.discovery import Advertiser
 from signalbeam.server.runtime import Runtime, build_runtime
 from signalbeam.server.settings import ServerSettings
 from signalbeam.server.workers.presence import run_sweeper
@@ -58,12 +59,15 @@ def _health_router() -> APIRouter:
     return router
 
 
-async def _start_workers(runtime: Runtime) -> list[asyncio.Task[None]]:
+def _start_workers(runtime: Runtime, advertiser: Advertiser | None) -> list[asyncio.Task[None]]:
     settings = runtime.settings
     starters: list[Coroutine[Any, Any, None]] = [
         run_sweeper(runtime, runtime.ingestor, settings.sweep_interval),
         run_retention(runtime),
     ]
+    if advertiser is not None:
+        # Probing the network takes a second or two; the server need not wait for it.
+        starters.append(advertiser.start())
     return [asyncio.create_task(coro) for coro in starters]
 
 
@@ -76,7 +80,8 @@ def create_app(settings: ServerSettings, on_ready: OnReady | None = None) -> Fas
         startup = await prepare(runtime)
         app.state.startup = startup
         ingest_task = asyncio.create_task(runtime.ingestor.run())
-        workers = await _start_workers(runtime)
+        advertiser = Advertiser(settings) if settings.mdns else None
+        workers = _start_workers(runtime, advertiser)
         if on_ready is not None:
             on_ready(startup)
         try:
@@ -85,6 +90,8 @@ def create_app(settings: ServerSettings, on_ready: OnReady | None = None) -> Fas
             for task in workers:
                 task.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
+            if advertiser is not None:
+                await advertiser.stop()
             # Commit every sync already acknowledged or queued before the database closes.
             await runtime.ingestor.stop()
             await ingest_task

@@ -10,6 +10,7 @@ from signalbeam.server.db.session import create_engine, create_session_factory
 from signalbeam.server.security import TokenHasher, load_or_create_key
 from signalbeam.server.services.bus import EventBus
 from signalbeam.server.services.context import Actor, UnitOfWork
+from signalbeam.server.services.watch import DesiredStateWatchers
 from signalbeam.server.settings import ServerSettings
 from signalbeam.server.workers.ingest import Ingestor
 
@@ -24,6 +25,7 @@ class Runtime:
     hasher: TokenHasher
     bus: EventBus
     ingestor: Ingestor
+    watchers: DesiredStateWatchers
 
     def unit_of_work(self, actor: Actor) -> UnitOfWork:
         """A transaction for `actor`, confined to their tenant."""
@@ -48,4 +50,5 @@ def build_runtime(settings: ServerSettings) -> Runtime:
         hasher=TokenHasher(key),
         bus=bus,
         ingestor=Ingestor(sessions, bus, settings.ingest_max_batch),
+        watchers=DesiredStateWatchers(),
     )

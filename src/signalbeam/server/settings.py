@@ -20,6 +20,7 @@ class ServerSettings(BaseSettings):
     port: int = 8420
     public_url: str | None = None
     secret_key: str | None = Field(default=None, repr=False)
+    mdns: bool = True
 
     sync_interval: timedelta = timedelta(seconds=15)
     offline_after_missed: int = 3

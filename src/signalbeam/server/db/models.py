@@ -127,6 +127,9 @@ class Device(Base):
     desired_state: Mapped[dict[str, Any]]
     reported_generation: Mapped[int] = mapped_column(BigInteger, default=0)
     reported_state: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The highest outbox sequence numbers stored, so a re-sent telemetry batch is harmless.
+    telemetry_sample_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    telemetry_event_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     enrolled_at: Mapped[datetime]
     decommissioned_at: Mapped[datetime | None]
 

@@ -26,7 +26,8 @@ async def list_events(
     limit: int = 100,
 ) -> list[Event]:
     """Events of the tenant, newest first (oldest first when replaying after an id)."""
-    unknown = sorted(set(types or ()) - EVENT_TYPES)
+    # Agents report their own event types, always under "agent.".
+    unknown = sorted(t for t in set(types or ()) - EVENT_TYPES if not t.startswith("agent."))
     if unknown:
         raise InvalidInput(
             f"unknown event type {', '.join(unknown)}; known types: {', '.join(sorted(EVENT_TYPES))}",

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
+
+from sqlalchemy import select
 
 from signalbeam.domain.errors import Unauthenticated
 from signalbeam.protocol.device_v1 import (
@@ -11,7 +15,9 @@ from signalbeam.protocol.device_v1 import (
     ServerHints,
     SyncRequest,
     SyncResponse,
+    WatchResponse,
 )
+from signalbeam.server.db.models import Device
 from signalbeam.server.repositories import credentials
 from signalbeam.server.runtime import Runtime
 from signalbeam.server.workers.ingest import Ingestor, SyncRecord
@@ -72,3 +78,28 @@ async def sync(
         hints=ServerHints(sync_interval_seconds=runtime.settings.sync_interval.total_seconds()),
         server_time=now,
     )
+
+
+async def watch(
+    runtime: Runtime, device: DevicePrincipal, generation: int, timeout: float
+) -> WatchResponse:
+    """Answer as soon as the device's desired generation passes `generation`, or at timeout."""
+    wake = runtime.watchers.register(device.pk)
+    try:
+        # Register before reading, so a change committed in between still wakes us.
+        current = await _desired_generation(runtime, device.pk)
+        if current <= generation:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout)
+            current = await _desired_generation(runtime, device.pk)
+    finally:
+        runtime.watchers.release(device.pk, wake)
+    return WatchResponse(
+        status="changed" if current > generation else "unchanged", generation=current
+    )
+
+
+async def _desired_generation(runtime: Runtime, device_pk: int) -> int:
+    async with runtime.sessions() as session:
+        query = select(Device.desired_generation).where(Device.id == device_pk)
+        return int((await session.execute(query)).scalar_one())

@@ -50,13 +50,12 @@ def snapshot(heartbeat: Heartbeat) -> dict[str, Any]:
     return data
 
 
-def sample_row(record: SyncRecord) -> dict[str, Any]:
-    """One raw metric sample row from a sync."""
-    beat = record.heartbeat
+def sample_row(tenant_id: int, device_pk: int, ts: datetime, beat: Heartbeat) -> dict[str, Any]:
+    """One raw metric sample row from a heartbeat."""
     return {
-        "tenant_id": record.tenant_id,
-        "device_pk": record.device_pk,
-        "ts": record.seen_at,
+        "tenant_id": tenant_id,
+        "device_pk": device_pk,
+        "ts": ts,
         "cpu": beat.cpu_percent,
         "memory": beat.memory_percent,
         "disk": max((d.percent for d in beat.disks), default=None),
@@ -153,7 +152,14 @@ class Ingestor:
             rows = [device_row(record) for pk, record in latest.items() if pk in live]
             if rows:
                 await session.execute(update(Device), rows)
-            await insert_samples(session, [sample_row(r) for r in batch if r.device_pk in live])
+            await insert_samples(
+                session,
+                [
+                    sample_row(r.tenant_id, r.device_pk, r.seen_at, r.heartbeat)
+                    for r in batch
+                    if r.device_pk in live
+                ],
+            )
             events = [
                 _online_event(latest[pk])
                 for pk in live

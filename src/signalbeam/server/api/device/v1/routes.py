@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
 
-from signalbeam.protocol.device_v1 import EnrollRequest, EnrollResponse, SyncRequest, SyncResponse
+from fastapi import APIRouter, Query
+
+from signalbeam.protocol.device_v1 import (
+    EnrollRequest,
+    EnrollResponse,
+    SyncRequest,
+    SyncResponse,
+    TelemetryAck,
+    TelemetryBatch,
+    WatchResponse,
+)
 from signalbeam.server.api.deps import CurrentDevice, RuntimeDep
-from signalbeam.server.services import enrollment
+from signalbeam.server.services import enrollment, telemetry
 from signalbeam.server.services import sync as sync_service
 
 router = APIRouter(prefix="/api/device/v1", tags=["device"])
@@ -22,3 +32,22 @@ async def enroll(request: EnrollRequest, runtime: RuntimeDep) -> EnrollResponse:
 async def sync(request: SyncRequest, runtime: RuntimeDep, device: CurrentDevice) -> SyncResponse:
     """Heartbeat, facts and reported state in; desired state and hints out."""
     return await sync_service.sync(runtime, runtime.ingestor, device, request)
+
+
+@router.get("/watch", response_model=WatchResponse)
+async def watch(
+    runtime: RuntimeDep,
+    device: CurrentDevice,
+    generation: Annotated[int, Query(ge=-1, description="the desired generation the agent holds")],
+    timeout: Annotated[float, Query(ge=0, le=60, description="seconds to hold the request")] = 30,
+) -> WatchResponse:
+    """Long-poll: answers `changed` as soon as the desired generation passes `generation`."""
+    return await sync_service.watch(runtime, device, generation, timeout)
+
+
+@router.post("/telemetry", response_model=TelemetryAck)
+async def store_telemetry(
+    batch: TelemetryBatch, runtime: RuntimeDep, device: CurrentDevice
+) -> TelemetryAck:
+    """Samples and agent events queued while offline; each sequence number is stored once."""
+    return await telemetry.store(runtime, device, batch)
