@@ -113,10 +113,13 @@ class LiveServer:
 
 
 def start_server(
-    data_dir: Path, extra: list[str] | None = None, env: dict[str, str] | None = None
+    data_dir: Path,
+    extra: list[str] | None = None,
+    env: dict[str, str] | None = None,
+    port: int | None = None,
 ) -> LiveServer:
-    """Start `signalbeam server` and wait until it says it is running and /readyz answers."""
-    port = free_port()
+    """Start `signalbeam server` (on `port`, else a free one) and wait until it listens."""
+    port = port or free_port()
     command = [
         sys.executable,
         "-m",

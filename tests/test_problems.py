@@ -167,3 +167,10 @@ async def test_internal_error_hides_the_traceback(failing_app: FastAPI) -> None:
     body = assert_problem(response, 500)
     assert "secret internal detail" not in response.text
     assert "reference" in str(body["detail"])
+
+
+async def test_stream_filters_are_checked_like_the_list(client: httpx.AsyncClient) -> None:
+    bad_type = await client.get("/api/v1/events/stream", params={"type": "device.exploded"})
+    assert_problem(bad_type, 422, "type")
+    bad_device = await client.get("/api/v1/events/stream", params={"device": "ghost"})
+    assert_problem(bad_device, 404, "device")

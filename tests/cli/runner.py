@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -67,12 +68,7 @@ class Cli:
         self, *commands: Sequence[str], stdin: str = "", env: dict[str, str] | None = None
     ) -> list[Result]:
         """Run independent commands concurrently (each start costs seconds) and wait for all."""
-        processes = [self.start(*command, env=env) for command in commands]
-        results = []
-        for process in processes:
-            out, err = process.communicate(stdin, timeout=60)
-            results.append(Result(process.returncode, out, err))
-        return results
+        return gather(*(self.start(*command, env=env) for command in commands), stdin=stdin)
 
     def run(self, *args: str, stdin: str = "", env: dict[str, str] | None = None) -> Result:
         """Run one command to completion."""
@@ -87,6 +83,15 @@ class Cli:
         return result.out
 
 
+def gather(*processes: subprocess.Popen[str], stdin: str = "") -> list[Result]:
+    """Feed each started command `stdin`, wait for all of them and return what they printed."""
+    results = []
+    for process in processes:
+        out, err = process.communicate(stdin, timeout=60)
+        results.append(Result(process.returncode, out, err))
+    return results
+
+
 class Lines:
     """Lines a background process writes to one pipe, readable with a deadline."""
 
@@ -94,7 +99,15 @@ class Lines:
         assert pipe is not None
         self._queue: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
-        threading.Thread(target=self._pump, args=(pipe,), daemon=True).start()
+        self._reader = threading.Thread(target=self._pump, args=(pipe,), daemon=True)
+        self._reader.start()
+
+    def rest(self) -> list[str]:
+        """Every line not read yet, once the process has closed the pipe."""
+        self._reader.join(timeout=30)
+        while not self._queue.empty():
+            self.seen.append(self._queue.get())
+        return self.seen
 
     def _pump(self, pipe: IO[str]) -> None:
         for line in pipe:
@@ -114,6 +127,33 @@ class Lines:
         raise AssertionError(f"no line with {text!r} within {timeout}s; saw: {self.seen}")
 
 
+class Watcher:
+    """A long-running command (events watch) whose output is read line by line as it comes."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.process = process
+        self.out = Lines(process.stdout)
+        self.err = Lines(process.stderr)
+
+    def __enter__(self) -> Watcher:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        # A watcher left connected would hold the server's shutdown open; never leave one behind.
+        self.process.kill()
+        self.process.wait(timeout=30)
+        self.out.rest()
+        self.err.rest()
+        for pipe in (self.process.stdin, self.process.stdout, self.process.stderr):
+            if pipe is not None:
+                pipe.close()
+
+    def interrupt(self) -> int:
+        """Press Ctrl-C and return the exit code."""
+        self.process.send_signal(signal.SIGINT)
+        return self.process.wait(timeout=30)
+
+
 def enroll(url: str, token: str, device_id: str, labels: dict[str, str] | None = None) -> str:
     """Enroll a device with an enrollment token, as an agent would, and return its credential."""
     facts = {**FACTS, "hostname": device_id}
@@ -127,7 +167,13 @@ def enroll(url: str, token: str, device_id: str, labels: dict[str, str] | None =
 def sync(url: str, credential: str) -> httpx.Response:
     """One heartbeat from the device holding `credential`."""
     headers = {"Authorization": f"Bearer {credential}"}
-    body = {"heartbeat": {"cpu_percent": 10, "memory_percent": 40, "disks": [{"mount": "/", "percent": 55}]}}
+    body = {
+        "heartbeat": {
+            "cpu_percent": 10,
+            "memory_percent": 40,
+            "disks": [{"mount": "/", "percent": 55}],
+        }
+    }
     return httpx.post(f"{url}/api/device/v1/sync", json=body, headers=headers)
 
 

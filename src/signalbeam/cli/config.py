@@ -55,7 +55,9 @@ def load() -> Credentials | None:
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
-        raise CliError(f"cannot read {path} ({err}); fix it, or delete it and log in again") from err
+        raise CliError(
+            f"cannot read {path} ({err}); fix it, or delete it and log in again"
+        ) from err
     server, token, token_id = data.get("server"), data.get("token"), data.get("token_id")
     if not isinstance(server, str) or not isinstance(token, str):
         raise CliError(f"{path} lacks server or token; log in again with {LOGIN_HINT}")

@@ -38,12 +38,16 @@ def list_devices(
     selector: Annotated[
         str | None, typer.Option(help='Label selector, e.g. "env=prod,site in (oslo,bergen)".')
     ] = None,
-    status: Annotated[Presence | None, typer.Option(help="Only devices with this presence.")] = None,
+    status: Annotated[
+        Presence | None, typer.Option(help="Only devices with this presence.")
+    ] = None,
     group: Annotated[str | None, typer.Option(help="Only members of this group.")] = None,
     search: Annotated[str | None, typer.Option(help="Text in the id or name.")] = None,
     sort: Annotated[
         str,
-        typer.Option(help="name, device_id, last_seen, presence or enrolled; -name for descending."),
+        typer.Option(
+            help="name, device_id, last_seen, presence or enrolled; -name for descending."
+        ),
     ] = "name",
     limit: Annotated[int, typer.Option(min=1, max=1000, help="Devices per page.")] = 50,
     offset: Annotated[int, typer.Option(min=0, help="Devices to skip.")] = 0,
@@ -153,4 +157,5 @@ def metrics(
         typer.echo(f"No metrics from {device_id} since {local_time(series['from'])}.")
         return
     console().print(table(POINT_COLUMNS, [_point_row(p) for p in points]))
-    typer.echo(f"{len(points)} points of {series['step_seconds']:g}s from {local_time(series['from'])}")
+    count = f"{len(points)} point" + ("" if len(points) == 1 else "s")
+    typer.echo(f"{count} of {series['step_seconds']:g}s each since {local_time(series['from'])}")

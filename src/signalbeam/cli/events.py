@@ -15,7 +15,9 @@ from signalbeam.cli.client import Api, Params, ProblemError, Unreachable, connec
 from signalbeam.cli.output import JsonFlag, console, local_time, print_json
 from signalbeam.cli.views import event_table
 
-app = typer.Typer(help="The activity log: what happened, when, to which device.", no_args_is_help=True)
+app = typer.Typer(
+    help="The activity log: what happened, when, to which device.", no_args_is_help=True
+)
 Device = Annotated[str | None, typer.Option("--device", help="Only events of this device.")]
 Types = Annotated[
     list[str] | None,
@@ -109,7 +111,7 @@ class Watch:
 
     def follow(self) -> None:
         """Read one connection until it ends; raises ApiError when it cannot be opened."""
-        headers = {"Last-Event-ID": str(self.last_id)}
+        headers = {"Accept": "text/event-stream", "Last-Event-ID": str(self.last_id)}
         with self.api.stream("/api/v1/events/stream", self.params, headers) as response:
             where = "" if self.connected else f" on {self.api.server}; press Ctrl-C to stop"
             _note(f"{'reconnected' if self.connected else 'watching events'}{where}")

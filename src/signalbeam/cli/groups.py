@@ -11,7 +11,9 @@ from signalbeam.cli import views
 from signalbeam.cli.client import connect
 from signalbeam.cli.output import JsonFlag, ago, console, details, page_footer, print_json, table
 
-app = typer.Typer(help="Groups: named sets of devices, static or by selector.", no_args_is_help=True)
+app = typer.Typer(
+    help="Groups: named sets of devices, static or by selector.", no_args_is_help=True
+)
 GroupName = Annotated[str, typer.Argument(metavar="NAME", help="The group's name.")]
 Devices = Annotated[list[str], typer.Argument(metavar="DEVICE...", help="Device ids.")]
 GROUP_COLUMNS = ["NAME", "KIND", "SELECTOR", "MEMBERS", "DESCRIPTION", "CREATED"]
@@ -43,9 +45,13 @@ def create(
         print_json(group)
         return
     if group["kind"] == "dynamic":
-        typer.echo(f"Created dynamic group {name} ({group['selector']}): {_members(group['members'])}")
+        typer.echo(
+            f"Created dynamic group {name} ({group['selector']}): {_members(group['members'])}"
+        )
     else:
-        typer.echo(f"Created static group {name}; add devices with: signalbeam groups add {name} ID...")
+        typer.echo(
+            f"Created static group {name}; add devices with: signalbeam groups add {name} ID..."
+        )
 
 
 @app.command()
@@ -84,7 +90,14 @@ def list_groups(json_output: JsonFlag = False) -> None:
         typer.echo("No groups yet; create one with: signalbeam groups create NAME")
         return
     rows = [
-        [g["name"], g["kind"], g["selector"] or "-", str(g["members"]), g["description"] or "-", ago(g["created_at"])]
+        [
+            g["name"],
+            g["kind"],
+            g["selector"] or "-",
+            str(g["members"]),
+            g["description"] or "-",
+            ago(g["created_at"]),
+        ]
         for g in groups
     ]
     console().print(table(GROUP_COLUMNS, rows))

@@ -51,7 +51,9 @@ def print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
-def table(columns: Sequence[str], rows: Iterable[Sequence[Cell]], title: str | None = None) -> Table:
+def table(
+    columns: Sequence[str], rows: Iterable[Sequence[Cell]], title: str | None = None
+) -> Table:
     """A borderless table with bold headers, the way every list command shows rows."""
     grid = Table(title=title, box=None, header_style="bold", pad_edge=False, title_justify="left")
     for column in columns:

@@ -75,6 +75,9 @@ def list_tokens(json_output: JsonFlag = False) -> None:
     if json_output:
         print_json(tokens)
         return
+    if not tokens:
+        typer.echo("No enrollment tokens yet; create one with: signalbeam tokens create")
+        return
     rows = [
         [
             str(t["id"]),
@@ -90,8 +93,6 @@ def list_tokens(json_output: JsonFlag = False) -> None:
     ]
     columns = ["ID", "DESCRIPTION", "STATUS", "USES", "EXPIRES", "LABELS", "GROUP", "CREATED"]
     console().print(table(columns, rows))
-    if not tokens:
-        typer.echo("No enrollment tokens yet; create one with: signalbeam tokens create")
 
 
 @app.command()

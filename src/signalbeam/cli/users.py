@@ -87,7 +87,13 @@ def list_tokens(json_output: JsonFlag = False) -> None:
         print_json(tokens)
         return
     rows = [
-        [str(t["id"]), t["name"], _token_status(t), ago(t["created_at"]), ago(t["expires_at"]) if t["expires_at"] else "never"]
+        [
+            str(t["id"]),
+            t["name"],
+            _token_status(t),
+            ago(t["created_at"]),
+            ago(t["expires_at"]) if t["expires_at"] else "never",
+        ]
         for t in tokens
     ]
     console().print(table(["ID", "NAME", "STATUS", "CREATED", "EXPIRES"], rows))
@@ -96,7 +102,9 @@ def list_tokens(json_output: JsonFlag = False) -> None:
 @api_tokens.command("create")
 def create_token(
     name: Annotated[str, typer.Argument(metavar="NAME", help="What the token is for, e.g. ci.")],
-    expires: Annotated[str, typer.Option(help="How long it works: 30d, 24h, ... or never.")] = "30d",
+    expires: Annotated[
+        str, typer.Option(help="How long it works: 30d, 24h, ... or never.")
+    ] = "30d",
     json_output: JsonFlag = False,
 ) -> None:
     """Create an API token for yourself; it is shown once."""

@@ -75,7 +75,9 @@ def _generation(device: dict[str, Any]) -> Text:
     desired, reported = device["desired_generation"], device["reported_generation"]
     in_sync = desired == reported
     note = "in sync" if in_sync else "update pending"
-    return Text(f"desired {desired}, reported {reported} ({note})", style="" if in_sync else "yellow")
+    return Text(
+        f"desired {desired}, reported {reported} ({note})", style="" if in_sync else "yellow"
+    )
 
 
 def _summary(device: dict[str, Any]) -> list[tuple[str, Cell]]:
@@ -113,7 +115,9 @@ def _metric(name: str, value: Any) -> str:
 def metric_pairs(metrics: dict[str, Any] | None) -> list[tuple[str, Cell]]:
     """Latest metrics as name/value pairs, most useful first."""
     metrics = metrics or {}
-    known = [(label, _metric(key, metrics[key])) for key, label in METRIC_NAMES.items() if key in metrics]
+    known: list[tuple[str, Cell]] = [
+        (label, _metric(key, metrics[key])) for key, label in METRIC_NAMES.items() if key in metrics
+    ]
     disks = [f"{d['mount']} {percent(d['percent'])}" for d in metrics.get("disks", [])]
     return known + ([("disks", ", ".join(disks))] if disks else [])
 

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from signalbeam import __version__
@@ -45,16 +45,16 @@ def _health_router() -> APIRouter:
         return {"status": "ok", "version": __version__}
 
     @router.get("/readyz")
-    async def readyz(runtime: RuntimeDep) -> ORJSONResponse:
+    async def readyz(runtime: RuntimeDep) -> JSONResponse:
         """The database answers."""
         try:
             async with runtime.engine.connect() as connection:
                 await connection.execute(text("SELECT 1"))
         except Exception as err:  # any database failure means "not ready", with the reason
-            return ORJSONResponse(
+            return JSONResponse(
                 {"status": "unavailable", "detail": f"database unreachable: {err}"}, status_code=503
             )
-        return ORJSONResponse({"status": "ready"})
+        return JSONResponse({"status": "ready"})
 
     return router
 

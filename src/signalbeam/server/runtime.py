@@ -27,6 +27,11 @@ class Runtime:
     ingestor: Ingestor
     watchers: DesiredStateWatchers
 
+    def begin_shutdown(self) -> None:
+        """End live event streams and release held long polls so the process can stop."""
+        self.bus.close()
+        self.watchers.wake_all()
+
     def unit_of_work(self, actor: Actor) -> UnitOfWork:
         """A transaction for `actor`, confined to their tenant."""
         return UnitOfWork(self.sessions, self.bus, actor)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import os
@@ -16,8 +17,12 @@ ENROLLMENT_TOKEN_PREFIX = "sbe_"  # noqa: S105 - a prefix, not a secret
 DEVICE_CREDENTIAL_PREFIX = "sbd_"
 
 _password_hasher = PasswordHasher()
-# A fixed hash to verify against when the user does not exist, so timing does not reveal it.
-_DUMMY_PASSWORD_HASH = _password_hasher.hash("signalbeam-no-such-user")
+
+
+@functools.cache
+def _dummy_password_hash() -> str:
+    # Verified against when the user does not exist, so timing does not reveal that.
+    return _password_hasher.hash("signalbeam-no-such-user")
 
 
 def new_secret(prefix: str) -> str:
@@ -62,7 +67,7 @@ def hash_password(password: str) -> str:
 def verify_password(password: str, password_hash: str | None) -> bool:
     """True when the password matches; spends the same time when there is no user."""
     try:
-        return _password_hasher.verify(password_hash or _DUMMY_PASSWORD_HASH, password) and (
+        return _password_hasher.verify(password_hash or _dummy_password_hash(), password) and (
             password_hash is not None
         )
     except (VerifyMismatchError, VerificationError, InvalidHashError):

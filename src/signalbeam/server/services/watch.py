@@ -33,6 +33,10 @@ class DesiredStateWatchers:
             for event in self._waiters.get(pk, ()):
                 event.set()
 
+    def wake_all(self) -> None:
+        """Wake every held watch (server shutdown): each answers with its current generation."""
+        self.notify(list(self._waiters))
+
     @property
     def watching(self) -> int:
         """How many watch requests are being held."""

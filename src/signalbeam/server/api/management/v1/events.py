@@ -20,6 +20,7 @@ from signalbeam.server.services.context import Actor, event_payload
 
 router = APIRouter(prefix="/events", tags=["events"])
 KEEPALIVE_SECONDS = 15.0
+REPLAY_PAGE = 1000
 
 
 @router.get("", response_model=schemas.EventList)
@@ -54,6 +55,17 @@ def _wanted(payload: EventPayload, device: str | None, types: list[str] | None) 
     )
 
 
+async def _replay(runtime: Runtime, actor: Actor, after: int) -> AsyncIterator[EventPayload]:
+    """Every event after `after`, oldest first, page by page however many there are."""
+    while True:
+        page = await event_service.list_events(runtime, actor, after_id=after, limit=REPLAY_PAGE)
+        for row in page:
+            yield event_payload(row)
+        if len(page) < REPLAY_PAGE:
+            return
+        after = page[-1].id
+
+
 async def _stream(
     runtime: Runtime, actor: Actor, after: int | None, device: str | None, types: list[str] | None
 ) -> AsyncIterator[bytes]:
@@ -63,8 +75,7 @@ async def _stream(
         last = after or 0
         yield b": connected\n\n"
         if after is not None:
-            for row in await event_service.list_events(runtime, actor, after_id=after, limit=1000):
-                payload = event_payload(row)
+            async for payload in _replay(runtime, actor, after):
                 last = payload["id"]
                 if _wanted(payload, device, types):
                     yield _frame(payload)
@@ -96,6 +107,7 @@ async def stream(
 ) -> StreamingResponse:
     """Live events as Server-Sent Events; reconnect with Last-Event-ID to miss nothing."""
     start = last_event_id if last_event_id is not None else after
+    await event_service.check_filters(runtime, actor, device, type)
     return StreamingResponse(
         _stream(runtime, actor, start, device, type),
         media_type="text/event-stream",

@@ -1,0 +1,84 @@
+"""Running the control plane process: uvicorn, the start-up banner, a prompt shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from types import FrameType
+
+import typer
+import uvicorn
+
+from signalbeam.server.app import create_app
+from signalbeam.server.bootstrap import Startup, prepare
+from signalbeam.server.runtime import Runtime, build_runtime
+from signalbeam.server.services import tenants
+from signalbeam.server.settings import ServerSettings
+
+
+def banner(settings: ServerSettings, startup: Startup) -> str:
+    """What `signalbeam server` prints once it is ready."""
+    url = settings.base_url
+    lines = [f"SignalBeam control plane is running at {url}"]
+    if startup.admin_token:
+        lines += [
+            f"First admin: {startup.admin_username} (tenant {tenants.DEFAULT_TENANT})",
+            f"Admin API token (shown once, also saved to {startup.token_file}):",
+            f"  {startup.admin_token}",
+            f"Log in from the CLI: signalbeam login --server {url} --token {startup.admin_token}",
+        ]
+    else:
+        lines.append(f"The first admin's API token is in {startup.token_file}")
+    return "\n".join(lines)
+
+
+class ControlPlaneServer(uvicorn.Server):
+    """uvicorn, plus: on SIGTERM/SIGINT, end event streams and long polls at once.
+
+    uvicorn waits for open connections before the app's shutdown runs, and streams
+    never finish by themselves, so they are told to finish when the signal arrives.
+    """
+
+    def __init__(self, config: uvicorn.Config, runtime: Runtime) -> None:
+        super().__init__(config)
+        self.runtime = runtime
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is not None:
+            loop.call_soon_threadsafe(self.runtime.begin_shutdown)
+        super().handle_exit(sig, frame)
+
+
+def run(settings: ServerSettings, log_level: str) -> None:
+    """Serve until stopped."""
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    application = create_app(settings, on_ready=lambda s: typer.echo(banner(settings, s)))
+    config = uvicorn.Config(
+        application,
+        host=settings.host,
+        port=settings.port,
+        log_level=log_level,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+    ControlPlaneServer(config, application.state.runtime).run()
+
+
+def create_tenant(settings: ServerSettings, slug: str, name: str, admin: str) -> tenants.NewTenant:
+    """Create a tenant directly in the database (run on the server host)."""
+
+    async def go() -> tenants.NewTenant:
+        runtime = build_runtime(settings)
+        try:
+            await prepare(runtime)
+            return await tenants.create(runtime, slug, name, admin)
+        finally:
+            await runtime.engine.dispose()
+
+    return asyncio.run(go())
