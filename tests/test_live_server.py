@@ -115,12 +115,14 @@ def test_server_advertises_itself_on_mdns(live_server: LiveServer) -> None:
 async def test_shutdown_ends_open_event_streams(tmp_path: Path) -> None:
     server = start_server(tmp_path / "data", ["--no-mdns"])
     headers = {"Authorization": f"Bearer {server.admin_token}"}
-    async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as admin:
-        async with admin.stream("GET", "/api/v1/events/stream") as response:
-            lines = response.aiter_lines()
-            assert await anext(lines) == ": connected"
-            server.process.terminate()
-            rest = [line async for line in lines]
+    async with (
+        httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as admin,
+        admin.stream("GET", "/api/v1/events/stream") as response,
+    ):
+        lines = response.aiter_lines()
+        assert await anext(lines) == ": connected"
+        server.process.terminate()
+        rest = [line async for line in lines]
     output = stop_server(server)
     assert [line for line in rest if line and not line.startswith(":")] == []
     assert "graceful shutdown exceeded" not in output
