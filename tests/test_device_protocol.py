@@ -168,3 +168,20 @@ async def test_telemetry_rejects_bad_event_types(
     response = await anon.post("/api/device/v1/telemetry", json=forged, headers=auth(credential))
     assert response.status_code == 422
     assert response.json()["field"] == "events[0].type"
+
+
+async def test_desired_state_over_http_reaches_the_device(
+    client: httpx.AsyncClient, anon: httpx.AsyncClient
+) -> None:
+    credential = await new_device(client, anon, "pi")
+    body = {"devices": ["pi"], "spec": {"containers": []}, "summary": "desired state: empty"}
+    response = await client.post("/api/v1/devices/desired-state", json=body)
+    assert response.json() == {"generations": {"pi": 1}}
+    synced = await anon.post(
+        "/api/device/v1/sync", json={"known_generation": 0}, headers=auth(credential)
+    )
+    assert synced.json()["desired"] == {"generation": 1, "spec": {"containers": []}}
+    unknown = await client.post(
+        "/api/v1/devices/desired-state", json={**body, "devices": ["pi", "ghost"]}
+    )
+    assert unknown.status_code == 404 and "ghost" in unknown.json()["detail"]

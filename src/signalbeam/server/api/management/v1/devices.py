@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query
 from signalbeam.domain.durations import parse_duration
 from signalbeam.server.api.deps import CurrentActor, RuntimeDep
 from signalbeam.server.api.management.v1 import convert, schemas
+from signalbeam.server.services import desired
 from signalbeam.server.services import devices as device_service
 from signalbeam.server.services.devices import DeviceFilter
 
@@ -40,6 +41,15 @@ async def list_devices(
     return schemas.DeviceList(
         items=[convert.device(r) for r in rows], total=total, limit=limit, offset=offset
     )
+
+
+@router.post("/desired-state", response_model=schemas.DesiredStateResult)
+async def set_desired_state(
+    body: schemas.DesiredStateSet, runtime: RuntimeDep, actor: CurrentActor
+) -> schemas.DesiredStateResult:
+    """Low-level: give devices a raw desired-state document (bundles and rollouts build on this)."""
+    generations = await desired.set_desired(runtime, actor, body.devices, body.spec, body.summary)
+    return schemas.DesiredStateResult(generations=generations)
 
 
 @router.get("/{device_id}", response_model=schemas.DeviceDetailPublic)

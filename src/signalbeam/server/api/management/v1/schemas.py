@@ -184,3 +184,13 @@ class MetricSeries(BaseModel):
     end: datetime = Field(serialization_alias="to")
     step_seconds: float
     points: list[MetricPoint]
+
+
+class DesiredStateSet(Body):
+    devices: list[str] = Field(min_length=1, max_length=10_000)
+    spec: dict[str, Any] = Field(description="the document agents reconcile to")
+    summary: str = Field(default="desired state changed", max_length=200)
+
+
+class DesiredStateResult(BaseModel):
+    generations: dict[str, int]
