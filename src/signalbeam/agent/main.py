@@ -7,6 +7,7 @@ import contextlib
 import fcntl
 import json
 import logging
+import sqlite3
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -58,6 +59,43 @@ MdnsInterface = Annotated[
 ]
 
 
+Token = Annotated[
+    str,
+    typer.Option(
+        "--token",
+        envvar="SIGNALBEAM_AGENT_TOKEN",
+        help="Enrollment token from `signalbeam tokens create`; prefer the environment "
+        "variable, which keeps it out of the process list",
+    ),
+]
+DeviceId = Annotated[
+    str | None, typer.Option("--device-id", help="(default: derived from /etc/machine-id)")
+]
+Name = Annotated[str | None, typer.Option("--name", help="(default: the hostname)")]
+Labels = Annotated[list[str] | None, typer.Option("--label", help="key=value, repeatable")]
+MdnsTimeout = Annotated[
+    float, typer.Option("--mdns-timeout", help="Seconds to look for a server by mDNS")
+]
+MdnsName = Annotated[
+    str | None,
+    typer.Option(
+        "--mdns-name", help="Pick the server advertised under this name when several answer"
+    ),
+]
+Interval = Annotated[
+    str | None,
+    typer.Option(
+        "--interval",
+        help="Seconds between syncs until the server says otherwise (its hint wins) "
+        "(env SIGNALBEAM_AGENT_INTERVAL; default 15s)",
+    ),
+]
+OutboxMaxSamples = Annotated[
+    int | None,
+    typer.Option("--outbox-max-samples", help="Samples kept while offline (default 10000)"),
+]
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
     """Print `error: message` to stderr and exit with `code`."""
     typer.echo(f"error: {message}", err=True)
@@ -101,34 +139,14 @@ def single_instance(state_dir: Path) -> Iterator[None]:
 
 @app.command("register")
 def register_command(
-    token: Annotated[
-        str,
-        typer.Option(
-            "--token",
-            envvar="SIGNALBEAM_AGENT_TOKEN",
-            help="Enrollment token from `signalbeam tokens create`; prefer the environment "
-            "variable, which keeps it out of the process list",
-        ),
-    ],
+    token: Token,
     server: Server = None,
-    device_id: Annotated[
-        str | None,
-        typer.Option("--device-id", help="(default: derived from /etc/machine-id)"),
-    ] = None,
-    name: Annotated[str | None, typer.Option("--name", help="(default: the hostname)")] = None,
-    label: Annotated[
-        list[str] | None, typer.Option("--label", help="key=value, repeatable")
-    ] = None,
+    device_id: DeviceId = None,
+    name: Name = None,
+    label: Labels = None,
     mdns_interface: MdnsInterface = None,
-    mdns_timeout: Annotated[
-        float, typer.Option("--mdns-timeout", help="Seconds to look for a server by mDNS")
-    ] = 5.0,
-    mdns_name: Annotated[
-        str | None,
-        typer.Option(
-            "--mdns-name", help="Pick the server advertised under this name when several answer"
-        ),
-    ] = None,
+    mdns_timeout: MdnsTimeout = 5.0,
+    mdns_name: MdnsName = None,
     state_dir: StateDir = None,
     log_level: LogLevel = None,
 ) -> None:
@@ -162,18 +180,8 @@ def register_command(
 @app.command("run")
 def run_command(
     server: Server = None,
-    interval: Annotated[
-        str | None,
-        typer.Option(
-            "--interval",
-            help="Seconds between syncs until the server says otherwise (its hint wins) "
-            "(env SIGNALBEAM_AGENT_INTERVAL; default 15s)",
-        ),
-    ] = None,
-    outbox_max_samples: Annotated[
-        int | None,
-        typer.Option("--outbox-max-samples", help="Samples kept while offline (default 10000)"),
-    ] = None,
+    interval: Interval = None,
+    outbox_max_samples: OutboxMaxSamples = None,
     state_dir: StateDir = None,
     log_level: LogLevel = None,
 ) -> None:
@@ -190,8 +198,13 @@ def run_command(
         identity = load_identity(config.state_dir)
     except IdentityError as err:
         fail(str(err), EXIT_USAGE)
-    with single_instance(config.state_dir):
-        code = asyncio.run(Agent(config, identity).run())
+    try:
+        with single_instance(config.state_dir):
+            agent = Agent(config, identity)
+            code = asyncio.run(agent.run())
+    except (OSError, sqlite3.Error) as err:
+        # Without a usable state dir nothing can be kept; exit and let systemd try again.
+        fail(f"cannot use the state dir {config.state_dir}: {err}")
     raise typer.Exit(code)
 
 

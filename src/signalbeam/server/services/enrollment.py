@@ -159,6 +159,9 @@ async def enroll(runtime: Runtime, request: EnrollRequest) -> EnrollResponse:
             _re_enroll(uow, device, request, now, rotated)
         device.credential_hash = runtime.hasher.hash(credential)
         device.credential_rotated_at = now
+        # A (re)installed agent starts a new outbox; its sequence numbers start over.
+        device.telemetry_sample_seq = 0
+        device.telemetry_event_seq = 0
         await uow.commit()
     return EnrollResponse(
         device_id=request.device_id,

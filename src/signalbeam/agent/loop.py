@@ -1,0 +1,383 @@
+"""The sync loop: heartbeat in, desired state out, outbox flushed, and it never gives up lightly."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import Coroutine
+from datetime import UTC, datetime
+from typing import Any
+
+from signalbeam import __version__
+from signalbeam.agent.backoff import Backoff
+from signalbeam.agent.client import DeviceClient, Rejected, ServerUnavailable, one_line
+from signalbeam.agent.clock import ClockWatch, steady
+from signalbeam.agent.collectors import Collector
+from signalbeam.agent.config import AgentSettings
+from signalbeam.agent.identity import Identity
+from signalbeam.agent.outbox import OUTBOX_FILE, Outbox
+from signalbeam.agent.reconciler import NullReconciler, Reconciler
+from signalbeam.agent.state import AgentStatus, StateStore, load_desired
+from signalbeam.agent.telemetry import Flusher
+from signalbeam.agent.watch import Watcher
+from signalbeam.protocol.device_v1 import (
+    DesiredState,
+    Facts,
+    Heartbeat,
+    ReportedState,
+    SyncRequest,
+    SyncResponse,
+)
+
+log = logging.getLogger(__name__)
+EXIT_REJECTED = 3
+MIN_INTERVAL, MAX_INTERVAL = 1.0, 3600.0
+MIN_RETRY_SECONDS = 0.25
+STOP_GRACE_SECONDS = 10.0
+FINAL_FLUSH_SECONDS = 5.0
+SKEW_WARNING_SECONDS = 60.0
+OUTAGE_AFTER_FAILURES = 2
+
+
+def now() -> datetime:
+    """The wall clock, in UTC."""
+    return datetime.now(UTC)
+
+
+class Agent:
+    """One running agent: the sync loop, the watch task, the outbox and the reconciler."""
+
+    def __init__(
+        self,
+        settings: AgentSettings,
+        identity: Identity,
+        reconciler: Reconciler | None = None,
+    ) -> None:
+        self.settings = settings
+        self.identity = identity
+        self.server = settings.server or identity.server
+        self.client = DeviceClient(
+            self.server, identity.credential, request_seconds=settings.request_timeout
+        )
+        self.outbox = Outbox(settings.state_dir / OUTBOX_FILE, settings.outbox_max_samples)
+        self.flusher = Flusher(self.client, self.outbox, settings.outbox_batch_size)
+        self.store = StateStore(settings.state_dir)
+        self.collector = Collector()
+        self.reconciler: Reconciler = reconciler or NullReconciler()
+        self.watcher = Watcher(
+            self.client, self.known_generation, self._wake_now, settings.watch_timeout
+        )
+        self.interval = settings.interval
+        self.backoff = Backoff()
+        self.clock = ClockWatch()
+        self.desired: DesiredState | None = load_desired(settings.state_dir)
+        self.reported = ReportedState()
+        self.exit_code = 0
+        self._facts_sent: Facts | None = None
+        self._retry_at = 0.0
+        self._online = False
+        self._offline_since: float | None = None
+        self._outage_recorded = False
+        self._last_problem: str | None = None
+        self._stop = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def status(self) -> AgentStatus:
+        """The persisted status record (shortcut)."""
+        return self.store.status
+
+    def known_generation(self) -> int:
+        """The desired generation this agent holds (-1 for none yet)."""
+        return self.desired.generation if self.desired is not None else -1
+
+    def stop(self) -> None:
+        """Ask the agent to stop after the current sync (SIGTERM and SIGINT call this)."""
+        self._stop.set()
+        self._wake.set()
+
+    def _wake_now(self) -> None:
+        self._wake.set()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def run(self) -> int:
+        """Run until stopped (exit 0) or refused for good by the server (exit 3)."""
+        self._install_signal_handlers()
+        await self._start()
+        syncing = self._spawn(self._sync_loop(), "signalbeam-agent sync")
+        watching = self._spawn(self.watcher.run(), "signalbeam-agent watch")
+        syncing.add_done_callback(lambda _task: self.stop())
+        await self._stop.wait()
+        watching.cancel()
+        # Let a sync in flight finish so its sample is either stored or queued, not lost.
+        _done, pending = await asyncio.wait({syncing}, timeout=STOP_GRACE_SECONDS)
+        for task in pending:
+            log.warning(
+                "a sync was still running %g s after stop; abandoning it", STOP_GRACE_SECONDS
+            )
+            task.cancel()
+        await asyncio.gather(syncing, watching, return_exceptions=True)
+        await self._shutdown()
+        return self.exit_code
+
+    def _install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self.stop)
+
+    async def _start(self) -> None:
+        status = self.status
+        status.server, status.device_id = self.server, self.identity.device_id
+        status.pid, status.running, status.started_at = os.getpid(), True, now()
+        status.stopped_at = None
+        status.sync_interval_seconds = self.interval
+        log.info(
+            "signalbeam-agent %s starting: device %s, server %s, state in %s",
+            __version__,
+            self.identity.device_id,
+            self.server,
+            self.settings.state_dir,
+        )
+        if self.desired is not None:
+            log.info("resuming desired state generation %d kept on disk", self.desired.generation)
+            await self._reconcile(self.desired)
+        await self._event(
+            "agent.started",
+            f"agent {__version__} started (pid {os.getpid()})",
+            {"version": __version__, "pid": os.getpid()},
+        )
+        self.store.save_status()
+
+    async def _shutdown(self) -> None:
+        status = self.status
+        if self.exit_code != EXIT_REJECTED:
+            await self._event("agent.stopped", "agent stopped", {"pid": os.getpid()})
+            if self._online:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self.flusher.flush(), FINAL_FLUSH_SECONDS)
+        status.running, status.stopped_at = False, now()
+        self.store.save_status()
+        await self.client.aclose()
+        await asyncio.to_thread(self.outbox.close)
+        log.info("signalbeam-agent stopped")
+
+    async def _sync_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                await self._tick()
+            except Exception:  # a bug in one tick must not end the agent; the next may work
+                log.exception("unexpected error during sync; carrying on")
+                self._retry_at = steady() + max(MIN_RETRY_SECONDS, self.backoff.next_delay())
+            if not self._stop.is_set():
+                await self._sleep(self._next_delay())
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+        self._wake.clear()
+
+    def _next_delay(self) -> float:
+        waiting = self._retry_at - steady()
+        return min(self.interval, waiting) if waiting > 0 else self.interval
+
+    async def _tick(self) -> None:
+        heartbeat = await self.collector.heartbeat()
+        self.status.samples_taken += 1
+        await self._check_clock()
+        if steady() < self._retry_at:
+            await self._queue(heartbeat)
+        else:
+            await self._sync(heartbeat)
+        self.store.save_status()
+
+    async def _sync(self, heartbeat: Heartbeat) -> None:
+        facts = await self.collector.facts()
+        request = SyncRequest(
+            heartbeat=heartbeat,
+            facts=None if facts == self._facts_sent else facts,
+            reported=self.reported,
+            known_generation=self.known_generation(),
+        )
+        self.status.last_attempt_at = now()
+        try:
+            response = await self.client.sync(request)
+        except ServerUnavailable as err:
+            await self._failed(err.detail, err.retry_after, heartbeat)
+            return
+        except Rejected as err:
+            if err.permanent:
+                await self._give_up(err)
+                return
+            await self._failed(err.detail, None, heartbeat)
+            return
+        self._facts_sent = facts
+        await self._succeeded(response)
+        await self._apply(response)
+        # Only now does the agent hold the generation this sync brought; the watch resumes.
+        self.watcher.sync_done(online=True)
+        await self._flush()
+
+    async def _failed(self, detail: str, retry_after: float | None, heartbeat: Heartbeat) -> None:
+        delay = max(MIN_RETRY_SECONDS, self.backoff.next_delay(), retry_after or 0.0)
+        self._retry_at = steady() + delay
+        self.status.last_error = detail
+        if detail != self._last_problem:
+            log.warning(
+                "sync failed: %s; retrying in %.1f s, samples are queued meanwhile", detail, delay
+            )
+        self._last_problem = detail
+        await self._queue(heartbeat)
+        self.watcher.sync_done(online=False)
+        if self._online or self._offline_since is None:
+            self._online, self._offline_since = False, steady()
+        if self.backoff.attempt == OUTAGE_AFTER_FAILURES:
+            # A single failed sync is a blip, logged but not worth an activity-log entry.
+            self._outage_recorded = True
+            await self._event(
+                "agent.server_unreachable",
+                f"cannot sync with {self.server}: {detail}",
+                {"server": self.server, "error": detail},
+            )
+
+    async def _succeeded(self, response: SyncResponse) -> None:
+        if self._last_problem is not None or not self._online:
+            await self._back_online()
+        self.backoff.reset()
+        self._retry_at = 0.0
+        status = self.status
+        status.last_sync_at, status.last_error, status.stop_reason = now(), None, None
+        status.samples_synced += 1
+        self._use_interval(response.hints.sync_interval_seconds)
+        self._check_skew(response.server_time)
+
+    async def _back_online(self) -> None:
+        if self._offline_since is None:
+            log.info("synced with %s: device %s is online", self.server, self.identity.device_id)
+        else:
+            offline = steady() - self._offline_since
+            counts = await asyncio.to_thread(self.outbox.counts)
+            log.info(
+                "server reachable again after %.0f s; delivering %d queued samples and %d events",
+                offline,
+                counts.samples,
+                counts.events,
+            )
+            if self._outage_recorded:
+                await self._event(
+                    "agent.server_reachable",
+                    f"reached {self.server} again after {offline:.0f} s offline",
+                    {"offline_seconds": round(offline, 1), "queued_samples": counts.samples},
+                )
+        self._online, self._offline_since, self._last_problem = True, None, None
+        self._outage_recorded = False
+
+    def _use_interval(self, hint: float) -> None:
+        # The server's hint wins over the local setting; it is bounded so a bad hint can
+        # neither hammer the server nor silence the device.
+        interval = min(MAX_INTERVAL, max(MIN_INTERVAL, hint))
+        if interval != self.interval:
+            log.info("syncing every %g s, as the server asks", interval)
+        self.interval = interval
+        self.status.sync_interval_seconds = interval
+
+    def _check_skew(self, server_time: datetime) -> None:
+        if server_time.tzinfo is None:
+            server_time = server_time.replace(tzinfo=UTC)
+        offset = (server_time - now()).total_seconds()
+        previous = self.status.clock_offset_seconds
+        self.status.clock_offset_seconds = round(offset, 3)
+        if abs(offset) >= SKEW_WARNING_SECONDS and (
+            previous is None or abs(previous) < SKEW_WARNING_SECONDS
+        ):
+            log.warning(
+                "this device's clock is %.0f s %s the server's; queued samples carry local time",
+                abs(offset),
+                "behind" if offset > 0 else "ahead of",
+            )
+
+    async def _give_up(self, err: Rejected) -> None:
+        log.error(
+            "the server refused this device for good (%s); stopping. Register it again with "
+            "`signalbeam-agent register` once the device is meant to be back",
+            err.detail,
+        )
+        self.status.stop_reason = err.detail
+        self.status.last_error = err.detail
+        self.exit_code = EXIT_REJECTED
+        self.stop()
+
+    async def _apply(self, response: SyncResponse) -> None:
+        if response.status != "changed":
+            return
+        desired = response.desired
+        if desired is None:
+            log.warning("the server said the desired state changed but sent none; ignoring it")
+            return
+        self.desired = desired
+        self.store.save_desired(desired)
+        if desired.generation > 0 or desired.spec:
+            # Generation 0 with an empty spec is every new device's starting point: no news.
+            log.info("desired state generation %d received", desired.generation)
+            await self._event(
+                "agent.desired_state_received",
+                f"desired state generation {desired.generation} received",
+                {"generation": desired.generation},
+            )
+        before = self.reported
+        await self._reconcile(desired)
+        if self.reported != before:
+            # Report the outcome now rather than an interval later: rollouts wait for it.
+            self._wake.set()
+
+    async def _reconcile(self, desired: DesiredState) -> None:
+        self.status.desired_generation = desired.generation
+        try:
+            reported = await self.reconciler.apply(desired.generation, desired.spec)
+        except Exception as err:  # a reconciler's failure is reported, never fatal
+            reason = one_line(f"{type(err).__name__}: {err}", 2000)
+            log.error("applying desired state generation %d failed: %s", desired.generation, reason)
+            reported = ReportedState(generation=desired.generation, status="failed", reason=reason)
+        self.reported = reported
+        self.status.reported = reported
+
+    async def _flush(self) -> None:
+        try:
+            result = await self.flusher.flush()
+        except Rejected as err:
+            await self._give_up(err)
+            return
+        if result.samples or result.events:
+            log.debug("delivered %d queued samples, %d events", result.samples, result.events)
+
+    async def _queue(self, heartbeat: Heartbeat) -> None:
+        if await asyncio.to_thread(self.outbox.add_sample, heartbeat):
+            self.status.samples_queued += 1
+
+    async def _event(self, type_: str, message: str, data: dict[str, Any]) -> None:
+        await asyncio.to_thread(self.outbox.add_event, type_, message, data, now())
+
+    async def _check_clock(self) -> None:
+        jump = self.clock.check()
+        if jump is None:
+            return
+        direction = "forward" if jump > 0 else "back"
+        log.warning(
+            "the system clock jumped %s by %.0f s; sample times around it are not comparable",
+            direction,
+            abs(jump),
+        )
+        await self._event(
+            "agent.clock_jump",
+            f"system clock jumped {direction} by {abs(jump):.0f} s",
+            {"seconds": round(jump, 1)},
+        )

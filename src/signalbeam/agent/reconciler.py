@@ -1,0 +1,27 @@
+"""The seam for bundles: the sync loop hands each new desired state to a `Reconciler`."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from signalbeam.protocol.device_v1 import ReportedState
+
+
+class Reconciler(Protocol):
+    """Makes the device run the desired state and says what actually runs."""
+
+    async def apply(self, generation: int, spec: dict[str, Any]) -> ReportedState:
+        """Converge on `spec`; the answer goes back to the server on the next sync.
+
+        Called once per new generation (and once at start with the state kept on disk), never
+        concurrently. Raising is allowed: the loop reports the error as status `failed`.
+        """
+        ...
+
+
+class NullReconciler:
+    """Runs nothing: reports every generation as applied with status `idle`."""
+
+    async def apply(self, generation: int, spec: dict[str, Any]) -> ReportedState:
+        """Accept the desired state as is."""
+        return ReportedState(generation=max(0, generation), status="idle")
