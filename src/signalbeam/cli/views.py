@@ -109,6 +109,8 @@ def _metric(name: str, value: Any) -> str:
         return f"{value:.1f} °C"
     if name == "sampled_at":
         return local_time(value)
+    if name.startswith("load") and isinstance(value, int | float):
+        return f"{value:.2f}"
     return _fact(value)
 
 
