@@ -25,10 +25,17 @@ def test_offline_start_resumes_the_kept_desired_state(agents: Agents, tmp_path: 
     StateStore(state).save_desired(DesiredState(generation=5, spec={"bundle": "demo@1.0.0"}))
 
     agent = agents.start(state, agent_env(interval="0.3"))
+    # The outage is recorded as an event from the second failed sync on; wait for it too.
     status = wait_until(
-        lambda: (s := agent.status()) and s.get("samples_queued", 0) >= 3 and s,
-        20,
-        "samples queued while the server is unreachable",
+        lambda: (
+            (s := agent.status())
+            and s.get("samples_queued", 0) >= 3
+            and (queued := read_counts(state / "outbox.db")) is not None
+            and queued.events >= 2
+            and s
+        ),
+        30,
+        "samples and the outage event queued while the server is unreachable",
     )
     assert status["reported"]["generation"] == 5 and status["reported"]["status"] == "idle"
     assert status["desired_generation"] == 5
