@@ -41,14 +41,15 @@ async def test_reenroll_rotates_credential_and_keeps_history(
 ) -> None:
     token = await enrollment_token(client)
     old = await enroll(anon, token, "pi-002")
+    assert (await sync(anon, old)).status_code == 200
     new = await enroll(anon, token, "pi-002")
     assert old != new
     assert (await sync(anon, old)).status_code == 401
     assert (await sync(anon, new)).status_code == 200
     events = (await client.get("/api/v1/events", params={"device": "pi-002"})).json()["items"]
     assert [e["type"] for e in events] == [
-        "device.online",
         "device.credential_rotated",
+        "device.online",
         "device.registered",
     ]
 

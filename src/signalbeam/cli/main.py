@@ -11,6 +11,7 @@ from signalbeam import __version__
 from signalbeam.cli import devices, events, groups, login, server, tokens, users
 from signalbeam.cli.output import CliError
 from signalbeam.domain.errors import DomainError
+from signalbeam.sim import cli as sim
 
 app = typer.Typer(
     name="signalbeam",
@@ -27,6 +28,7 @@ app.add_typer(groups.app, name="groups")
 app.add_typer(events.app, name="events")
 app.add_typer(users.app, name="users")
 app.add_typer(users.api_tokens, name="api-tokens")
+app.add_typer(sim.app, name="sim")
 
 
 @app.command()

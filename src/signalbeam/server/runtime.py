@@ -10,6 +10,7 @@ from signalbeam.server.db.session import create_engine, create_session_factory
 from signalbeam.server.security import TokenHasher, load_or_create_key
 from signalbeam.server.services.bus import EventBus
 from signalbeam.server.services.context import Actor, UnitOfWork
+from signalbeam.server.services.device_cache import DeviceCache
 from signalbeam.server.services.watch import DesiredStateWatchers
 from signalbeam.server.settings import ServerSettings
 from signalbeam.server.workers.ingest import Ingestor
@@ -26,6 +27,7 @@ class Runtime:
     bus: EventBus
     ingestor: Ingestor
     watchers: DesiredStateWatchers
+    devices: DeviceCache
 
     def begin_shutdown(self) -> None:
         """End live event streams and release held long polls so the process can stop."""
@@ -56,4 +58,5 @@ def build_runtime(settings: ServerSettings) -> Runtime:
         bus=bus,
         ingestor=Ingestor(sessions, bus, settings.ingest_max_batch),
         watchers=DesiredStateWatchers(),
+        devices=DeviceCache(),
     )

@@ -1,1 +1,1 @@
-"""sim package."""
+"""Fleet simulator: many virtual agents in one process, speaking the real device API."""

@@ -11,10 +11,10 @@ from signalbeam.server.runtime import Runtime
 from signalbeam.server.services import sync as sync_service
 from signalbeam.server.services import users as user_service
 from signalbeam.server.services.context import Actor
-from signalbeam.server.services.sync import DevicePrincipal
+from signalbeam.server.services.device_cache import DevicePrincipal
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     """The runtime the app was built with."""
     runtime: Runtime = request.app.state.runtime
     return runtime

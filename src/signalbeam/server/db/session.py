@@ -32,10 +32,14 @@ def is_sqlite(url: str) -> bool:
 def create_engine(url: str) -> AsyncEngine:
     """An async engine with the right settings for the backend behind `url`."""
     if is_sqlite(url):
-        engine = create_async_engine(url, connect_args={"timeout": 10})
+        # A pool as large as the concurrency we expect: each new aiosqlite connection costs
+        # a thread and the PRAGMAs, so churning connections under load is expensive.
+        engine = create_async_engine(
+            url, connect_args={"timeout": 10}, pool_size=32, max_overflow=32, pool_timeout=30
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return create_async_engine(url, pool_size=32, max_overflow=32, pool_pre_ping=True)
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

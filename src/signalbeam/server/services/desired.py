@@ -35,5 +35,6 @@ async def set_desired(
                 data={"generation": device.desired_generation},
             )
         await uow.commit()
-    runtime.watchers.notify(device.id for device in devices)
+    runtime.devices.evict(*(device.id for device in devices))
+    runtime.watchers.notify({device.id: device.desired_generation for device in devices})
     return {device.device_id: device.desired_generation for device in devices}

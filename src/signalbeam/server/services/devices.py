@@ -177,6 +177,8 @@ async def decommission(runtime: Runtime, actor: Actor, device_id: str) -> Device
                 device=device,
             )
             await uow.commit()
+            # After the commit, so a sync racing with us cannot cache the old credential again.
+            runtime.devices.evict(device.id)
         return device
 
 

@@ -163,6 +163,8 @@ async def enroll(runtime: Runtime, request: EnrollRequest) -> EnrollResponse:
         device.telemetry_sample_seq = 0
         device.telemetry_event_seq = 0
         await uow.commit()
+    # After the commit, so a sync racing with us cannot cache the old credential again.
+    runtime.devices.evict(device.id)
     return EnrollResponse(
         device_id=request.device_id,
         credential=credential,

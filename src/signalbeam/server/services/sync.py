@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import select
@@ -20,36 +19,33 @@ from signalbeam.protocol.device_v1 import (
 from signalbeam.server.db.models import Device
 from signalbeam.server.repositories import credentials
 from signalbeam.server.runtime import Runtime
+from signalbeam.server.services.device_cache import DevicePrincipal
 from signalbeam.server.workers.ingest import Ingestor, SyncRecord
-
-
-@dataclass(frozen=True)
-class DevicePrincipal:
-    """An authenticated device and what sync needs to know about it."""
-
-    pk: int
-    tenant_id: int
-    device_id: str
-    desired_generation: int
-    desired_spec: dict[str, object]
 
 
 async def authenticate(runtime: Runtime, credential: str) -> DevicePrincipal:
     """The device holding this credential, or a 401 telling the agent to re-enroll."""
+    credential_hash = runtime.hasher.hash(credential)
+    cached = runtime.devices.get(credential_hash)
+    if cached is not None:
+        return cached
+    version = runtime.devices.version
     async with runtime.sessions() as session:
-        device = await credentials.device(session, runtime.hasher.hash(credential))
+        device = await credentials.device(session, credential_hash)
     if device is None or device.decommissioned_at is not None:
         raise Unauthenticated(
             "device credential not recognised (rotated, or the device was decommissioned); "
             "enroll again with `signalbeam-agent register`"
         )
-    return DevicePrincipal(
+    principal = DevicePrincipal(
         pk=device.id,
         tenant_id=device.tenant_id,
         device_id=device.device_id,
         desired_generation=device.desired_generation,
         desired_spec=device.desired_state,
     )
+    runtime.devices.put(credential_hash, principal, version)
+    return principal
 
 
 async def sync(
@@ -91,7 +87,8 @@ async def watch(
         if current <= generation:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), timeout)
-            current = await _desired_generation(runtime, device.pk)
+            # The notifier says which generation woke us; no need to ask the database again.
+            current = max(current, runtime.watchers.generation(device.pk))
     finally:
         runtime.watchers.release(device.pk, wake)
     return WatchResponse(

@@ -12,7 +12,7 @@ from signalbeam.server.db.models import Device, Event
 from signalbeam.server.repositories.metrics import insert_samples
 from signalbeam.server.runtime import Runtime
 from signalbeam.server.services.context import event_payload
-from signalbeam.server.services.sync import DevicePrincipal
+from signalbeam.server.services.device_cache import DevicePrincipal
 from signalbeam.server.workers.ingest import sample_row
 
 

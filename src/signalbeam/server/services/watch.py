@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Mapping
 
 
 class DesiredStateWatchers:
@@ -12,6 +12,7 @@ class DesiredStateWatchers:
 
     def __init__(self) -> None:
         self._waiters: dict[int, set[asyncio.Event]] = defaultdict(set)
+        self._generations: dict[int, int] = {}
 
     def register(self, device_pk: int) -> asyncio.Event:
         """An event set when this device's desired state changes; release it when done."""
@@ -26,16 +27,26 @@ class DesiredStateWatchers:
             waiters.discard(event)
             if not waiters:
                 del self._waiters[device_pk]
+                self._generations.pop(device_pk, None)
 
-    def notify(self, device_pks: Iterable[int]) -> None:
-        """Wake every watcher of these devices."""
-        for pk in device_pks:
-            for event in self._waiters.get(pk, ()):
-                event.set()
+    def notify(self, generations: Mapping[int, int]) -> None:
+        """Wake every watcher of these devices, telling them their new generation."""
+        for pk, generation in generations.items():
+            waiters = self._waiters.get(pk)
+            if waiters:
+                self._generations[pk] = generation
+                for event in waiters:
+                    event.set()
+
+    def generation(self, device_pk: int) -> int:
+        """The generation the last wake-up of this device announced (-1 if none)."""
+        return self._generations.get(device_pk, -1)
 
     def wake_all(self) -> None:
         """Wake every held watch (server shutdown): each answers with its current generation."""
-        self.notify(list(self._waiters))
+        for waiters in self._waiters.values():
+            for event in waiters:
+                event.set()
 
     @property
     def watching(self) -> int:

@@ -1,0 +1,1 @@
+"""The load generator: a separate process so the runner can measure it and the server."""

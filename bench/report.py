@@ -1,0 +1,110 @@
+"""The short human table printed on stderr next to the JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _ms(latency: dict[str, Any]) -> str:
+    parts = [
+        f"{key} {latency[key]:.1f}" for key in ("p50", "p95", "p99") if latency.get(key) is not None
+    ]
+    if latency.get("max") is not None:
+        parts.append(f"max {latency['max']:.0f}")
+    return " ".join(parts) + " ms" if parts else "no samples"
+
+
+def _resources(usage: dict[str, Any]) -> str:
+    if not usage:
+        return ""
+    load = usage.get("load_generator_cpu_percent_mean")
+    return (
+        f"server CPU {usage['server_cpu_percent_mean']:.0f}% (max {usage['server_cpu_percent_max']:.0f}%), "
+        f"RSS {usage['server_rss_mb_max']:.0f} MB; load gen CPU "
+        f"{'-' if load is None else f'{load:.0f}%'}; machine {usage['machine_cpu_percent_mean']:.0f}%"
+    )
+
+
+def _ingest(r: dict[str, Any]) -> list[str]:
+    s = r["syncs"]
+    return [
+        f"{r['devices']} devices, offered {r['target_rate']:g}/s, got {s['per_second']}/s, "
+        f"{s['errors']} errors; latency {_ms(s['latency_ms'])}; schedule lag p99 "
+        f"{r['schedule_lag_ms']['p99']} ms",
+        _resources(r["resources"]),
+    ]
+
+
+def _ceiling(r: dict[str, Any]) -> list[str]:
+    sync, health = r["sync"], r["healthz"]
+    return [
+        f"{r['concurrency']} clients: sync {sync['per_second']}/s ({_ms(sync['latency_ms'])}, "
+        f"{sync['errors']} errors) vs /healthz {health['per_second']}/s; ratio {r['ratio']}",
+        "sync: " + _resources(sync["resources"]),
+        "healthz: " + _resources(health["resources"]),
+    ]
+
+
+def _push(r: dict[str, Any]) -> list[str]:
+    return [
+        f"{r['watching']} watching; fetched {r['fetched']}, missed {r['missed']}; "
+        f"{100 * r['within_1s']:.1f}% within 1 s; latency {_ms(r['fetch_latency_ms'])}; "
+        f"change request took {r['post_ms']:.0f} ms",
+        _resources(r["resources"]),
+    ]
+
+
+def _sse(r: dict[str, Any]) -> list[str]:
+    return [
+        f"{r['subscribers']} subscribers x {r['events']} events: {r['deliveries']} delivered, "
+        f"{r['missed']} missed; latency {_ms(r['latency_ms'])}",
+        _resources(r["resources"]),
+    ]
+
+
+def _footprint(r: dict[str, Any]) -> list[str]:
+    # Written separately (bench/agent_footprint.py): show its numbers without assuming them all.
+    known = ("rss_mb_steady", "uss_mb", "cpu_percent_one_core")
+    if not all(key in r for key in known):
+        return [", ".join(f"{key} {value}" for key, value in r.items())[:300]]
+    return [
+        f"one agent: RSS {r['rss_mb_steady']} MB steady, USS {r['uss_mb']} MB, "
+        f"CPU {r['cpu_percent_one_core']}% of one core over {r.get('seconds', '?')} s "
+        f"({r.get('syncs', '?')} syncs at {r.get('interval_seconds', '?')} s)"
+    ]
+
+
+DETAILS = {
+    "sync-ingest": _ingest,
+    "ceiling": _ceiling,
+    "push-latency": _push,
+    "sse": _sse,
+    "agent-footprint": _footprint,
+}
+
+
+def _targets(entry: dict[str, Any]) -> str:
+    marks = [
+        f"{t['target']}: {'met' if t['met'] else 'MISSED'} ({t['measured']})"
+        for t in entry.get("targets", [])
+    ]
+    notes = {t["note"] for t in entry.get("targets", []) if t.get("note")}
+    return "; ".join(marks) + (f" [{'; '.join(sorted(notes))}]" if notes else "")
+
+
+def table(entries: list[dict[str, Any]]) -> str:
+    """One block per scenario run: headline numbers, resources, targets, notes."""
+    lines = []
+    for entry in entries:
+        title = f"{entry['scenario']}" + (f" ({entry['backend']})" if entry["backend"] else "")
+        if entry["status"] != "ok":
+            lines.append(f"{title:<28} {entry['status']}: {entry['reason']}")
+            continue
+        detail = DETAILS.get(entry["scenario"])
+        body = detail(entry["results"]) if detail else [str(entry["results"])[:300]]
+        lines.append(f"{title:<28} {body[0]}")
+        lines += [f"{'':<28} {line}" for line in body[1:] if line]
+        if entry.get("targets"):
+            lines.append(f"{'':<28} targets: {_targets(entry)}")
+        lines += [f"{'':<28} note: {note}" for note in entry.get("notes", [])]
+    return "\n".join(lines)

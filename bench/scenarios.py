@@ -1,0 +1,253 @@
+"""The benchmark scenarios: each starts its own server, runs one load, and checks targets."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.harness import LoadOutcome, Sampler, Server, Skip, database, log, run_load, run_server
+
+# Targets for this machine (2 cores, server and load together).
+INGEST_RATE_TARGET = 1000
+PUSH_WATCHERS_TARGET = 5000
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How big each scenario is (full run or --quick)."""
+
+    ingest_devices: int
+    ingest_interval: float
+    ingest_duration: float
+    ceiling_devices: int
+    ceiling_concurrency: int
+    ceiling_duration: float
+    push_devices: int
+    sse_subscribers: int
+    sse_events: int
+    footprint_seconds: int
+
+
+FULL = Sizes(10_000, 10.0, 120.0, 1000, 64, 20.0, 5000, 100, 50, 180)
+QUICK = Sizes(1_000, 10.0, 30.0, 500, 64, 10.0, 500, 100, 20, 20)
+
+
+def target(name: str, measured: float | None, met: bool, note: str = "") -> dict[str, Any]:
+    """One target line: what was wanted, what was measured, whether it was met."""
+    entry: dict[str, Any] = {"target": name, "measured": measured, "met": met}
+    if note:
+        entry["note"] = note
+    return entry
+
+
+@contextlib.contextmanager
+def measured_server(backend: str, extra: list[str]) -> Iterator[tuple[Server, Sampler]]:
+    """A fresh database and server for one scenario, sampled while it runs."""
+    with (
+        tempfile.TemporaryDirectory(prefix="signalbeam-bench-") as workdir,
+        database(backend) as url,
+        run_server(Path(workdir), url, extra) as server,
+    ):
+        sampler = Sampler(server.process.pid)
+        sampler.start()
+        try:
+            yield server, sampler
+        finally:
+            sampler.stop()
+
+
+def _load(spec: dict[str, Any], sampler: Sampler, timeout: float) -> LoadOutcome:
+    outcome = run_load(spec, sampler, timeout)
+    if outcome.error is not None:
+        raise RuntimeError(outcome.error)
+    assert outcome.result is not None
+    return outcome
+
+
+def _usage(sampler: Sampler, outcome: LoadOutcome, phase: str) -> dict[str, Any]:
+    window = outcome.phases.get(phase)
+    return sampler.usage(*window) if window else {}
+
+
+def _base(server: Server, kind: str) -> dict[str, Any]:
+    return {"kind": kind, "host": server.host, "port": server.port}
+
+
+def sync_ingest(backend: str, sizes: Sizes) -> dict[str, Any]:
+    """N devices syncing every I seconds (open loop) for a fixed time."""
+    interval = sizes.ingest_interval
+    with measured_server(backend, ["--sync-interval", f"{interval:g}s"]) as (server, sampler):
+        spec = {
+            **_base(server, "sync-ingest"),
+            "token": server.enrollment_token(),
+            "devices": sizes.ingest_devices,
+            "interval": interval,
+            "duration": sizes.ingest_duration,
+            "warmup": interval,
+        }
+        outcome = _load(spec, sampler, timeout=sizes.ingest_duration + 900)
+    result = outcome.result or {}
+    result["resources"] = _usage(sampler, outcome, "measure")
+    return {"config": spec_summary(spec), "results": result, "targets": ingest_targets(result)}
+
+
+def ingest_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """p95 ≤ 25 ms, p99 ≤ 100 ms and zero errors, defined at 1,000 syncs/s."""
+    latency, syncs = result["syncs"]["latency_ms"], result["syncs"]
+    offered = result["target_rate"]
+    note = "" if offered >= INGEST_RATE_TARGET else f"target is for 1,000/s; offered {offered:g}/s"
+    p95, p99 = latency["p95"], latency["p99"]
+    return [
+        target("p95 <= 25 ms", p95, p95 is not None and p95 <= 25, note),
+        target("p99 <= 100 ms", p99, p99 is not None and p99 <= 100, note),
+        target("zero errors", syncs["errors"], syncs["errors"] == 0 and syncs["ok"] > 0, note),
+    ]
+
+
+def ceiling(backend: str, sizes: Sizes) -> dict[str, Any]:
+    """Closed loop: the most syncs/s one server process sustains, next to GET /healthz."""
+    with measured_server(backend, []) as (server, sampler):
+        spec = {
+            **_base(server, "ceiling"),
+            "token": server.enrollment_token(),
+            "devices": sizes.ceiling_devices,
+            "concurrency": sizes.ceiling_concurrency,
+            "duration": sizes.ceiling_duration,
+            "warmup": 3.0,
+        }
+        outcome = _load(spec, sampler, timeout=2 * sizes.ceiling_duration + 600)
+    result = outcome.result or {}
+    result["sync"]["resources"] = _usage(sampler, outcome, "sync")
+    result["healthz"]["resources"] = _usage(sampler, outcome, "healthz")
+    rate, ratio = result["sync"]["per_second"], result["ratio"]
+    targets = [
+        target(">= 2,500 syncs/s", rate, rate is not None and rate >= 2500),
+        target("sync/healthz ratio >= 0.5", ratio, ratio is not None and ratio >= 0.5),
+    ]
+    return {"config": spec_summary(spec), "results": result, "targets": targets}
+
+
+def push_latency(backend: str, sizes: Sizes) -> dict[str, Any]:
+    """D devices holding watches, one desired-state change, time until each fetched it."""
+    with measured_server(backend, []) as (server, sampler):
+        spec = {
+            **_base(server, "push-latency"),
+            "token": server.enrollment_token(),
+            "admin_token": server.admin_token,
+            "devices": sizes.push_devices,
+        }
+        outcome = _load(spec, sampler, timeout=900)
+    result = outcome.result or {}
+    if "skipped" in result:
+        raise Skip(result["skipped"])
+    result["resources"] = _usage(sampler, outcome, "push")
+    within, count = result["within_1s"], result["devices"]
+    note = "" if count >= PUSH_WATCHERS_TARGET else f"target is for 5,000 watchers; ran {count}"
+    targets = [target("99% fetched within 1 s", within, within >= 0.99, note)]
+    return {"config": spec_summary(spec), "results": result, "targets": targets}
+
+
+def sse(backend: str, sizes: Sizes) -> dict[str, Any]:
+    """S subscribers on the live event stream; latency from each event's creation."""
+    with measured_server(backend, []) as (server, sampler):
+        spec = {
+            **_base(server, "sse"),
+            "admin_token": server.admin_token,
+            "subscribers": sizes.sse_subscribers,
+            "events": sizes.sse_events,
+            "gap": 0.1,
+        }
+        outcome = _load(spec, sampler, timeout=300)
+    result = outcome.result or {}
+    result["resources"] = _usage(sampler, outcome, "events")
+    p95 = result["latency_ms"]["p95"]
+    targets = [
+        target("p95 <= 100 ms", p95, p95 is not None and p95 <= 100),
+        target("every event delivered", result["missed"], result["missed"] == 0),
+    ]
+    return {"config": spec_summary(spec), "results": result, "targets": targets}
+
+
+def agent_footprint(sizes: Sizes) -> dict[str, Any]:
+    """`python -m bench.agent_footprint --seconds N`, written separately, if it exists yet."""
+    if importlib.util.find_spec("bench.agent_footprint") is None:
+        raise Skip("bench/agent_footprint.py does not exist yet (written separately)")
+    seconds = sizes.footprint_seconds
+    command = [sys.executable, "-m", "bench.agent_footprint", "--seconds", str(seconds)]
+    done = subprocess.run(command, capture_output=True, timeout=seconds + 300, check=False)  # noqa: S603
+    if done.returncode != 0:
+        raise RuntimeError(f"agent_footprint exited {done.returncode}: {done.stderr[-500:]!r}")
+    return {"config": {"seconds": seconds}, "results": first_json(done.stdout), "targets": []}
+
+
+def first_json(output: bytes) -> dict[str, Any]:
+    """The first JSON object in a command's output (a table may follow it)."""
+    text = output.decode(errors="replace")
+    start = text.find("{")
+    if start < 0:
+        raise RuntimeError(f"no JSON in the output: {text[:300]!r}")
+    document, _ = json.JSONDecoder().raw_decode(text, start)
+    if not isinstance(document, dict):
+        raise RuntimeError("the JSON in the output is not an object")
+    return document
+
+
+def spec_summary(spec: dict[str, Any]) -> dict[str, Any]:
+    """The spec without secrets or ports."""
+    hidden = ("token", "admin_token", "host", "port", "kind")
+    return {key: value for key, value in spec.items() if key not in hidden}
+
+
+ScenarioFn = Callable[[str, Sizes], dict[str, Any]]
+DATABASE_SCENARIOS: dict[str, ScenarioFn] = {
+    "sync-ingest": sync_ingest,
+    "ceiling": ceiling,
+    "push-latency": push_latency,
+    "sse": sse,
+}
+NAMES = [*DATABASE_SCENARIOS, "agent-footprint"]
+
+
+def run(name: str, backend: str | None, sizes: Sizes) -> dict[str, Any]:
+    """Run one scenario; never raises: failures and skips become the entry's status."""
+    entry: dict[str, Any] = {"scenario": name, "backend": backend}
+    log(f"{name}{f' on {backend}' if backend else ''}")
+    try:
+        if backend is None:
+            outcome = agent_footprint(sizes)
+        else:
+            outcome = DATABASE_SCENARIOS[name](backend, sizes)
+    except Skip as skip:
+        return {**entry, "status": "skipped", "reason": str(skip)}
+    except Exception as err:  # one broken scenario must not hide the others' numbers
+        return {**entry, "status": "failed", "reason": f"{type(err).__name__}: {err}"}
+    return {**entry, "status": "ok", **outcome, "notes": notes(outcome["results"])}
+
+
+def notes(results: dict[str, Any]) -> list[str]:
+    """Warnings about the measurement itself (a saturated load generator, a busy machine)."""
+    found = []
+    for path, value in _walk(results):
+        if path.endswith("load_generator_cpu_percent") and value >= 85:
+            found.append(f"load generator CPU {value:.0f}% ({path}): it may be the bottleneck")
+        if path.endswith("schedule_lag_ms.p99") and value >= 10:
+            found.append(f"load generator fell behind schedule: lag p99 {value:.0f} ms")
+        if path.endswith("machine_cpu_percent_mean") and value >= 90:
+            found.append(f"machine CPU {value:.0f}% ({path}): both cores busy")
+    return found
+
+
+def _walk(value: Any, path: str = "") -> Iterator[tuple[str, float]]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _walk(item, f"{path}.{key}" if path else key)
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        yield path, float(value)

@@ -1,0 +1,300 @@
+"""One virtual device: syncs on a schedule, long-polls for changes, applies desired state."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import httpx
+import orjson
+from pydantic import ValidationError
+
+from signalbeam import __version__
+from signalbeam.protocol.device_v1 import DesiredState, SyncResponse, WatchResponse
+from signalbeam.sim.metrics import MetricWalk
+from signalbeam.sim.stats import FleetStats
+
+log = logging.getLogger("signalbeam.sim")
+
+SYNC_PATH = "/api/device/v1/sync"
+WATCH_PATH = "/api/device/v1/watch"
+# Extra time a held watch may take on top of its own timeout before the client gives up.
+WATCH_GRACE_SECONDS = 15.0
+MAX_WATCH_RETRY_SECONDS = 5.0
+FAILURE_REASONS = (
+    "image pull failed: registry 10.0.0.5:5000 unreachable (connection refused)",
+    "health check failed: http://127.0.0.1:8080/health returned 503 after 60s",
+    "artifact sha256 mismatch: expected 9f2c…e41a, got 03b7…c2d9 (download corrupted?)",
+    "container warehouse-monitor exited with code 137 (out of memory) 3 times in 60s",
+    "not enough disk space on /data: 120 MB free, bundle needs 480 MB",
+    "signature verification failed: manifest not signed by a pinned key",
+)
+PLATFORMS = (
+    ("Debian GNU/Linux 12 (bookworm)", "6.1.0-18-arm64", "aarch64"),
+    ("Raspberry Pi OS (bookworm)", "6.6.31+rpt-rpi-v8", "aarch64"),
+    ("Raspbian GNU/Linux 11 (bullseye)", "6.1.21-v7+", "armv7l"),
+    ("Ubuntu 22.04.4 LTS", "5.15.0-105-generic", "x86_64"),
+)
+
+
+class DeviceState(StrEnum):
+    """Where a virtual device is in its life."""
+
+    IDLE = "idle"
+    RUNNING = "running"
+    OFFLINE = "offline"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """How every device of a fleet behaves (seconds and fractions)."""
+
+    interval: float = 10.0
+    watch: bool = False
+    watch_timeout: float = 30.0
+    fail_rate: float = 0.0
+    apply_time: float = 2.0
+
+
+def facts(device_id: str, rng: random.Random) -> dict[str, Any]:
+    """What the device says it is (device API v1 `Facts`)."""
+    os_name, kernel, arch = rng.choice(PLATFORMS)
+    return {
+        "hostname": device_id,
+        "os": os_name,
+        "arch": arch,
+        "kernel": kernel,
+        "agent_version": f"sim-{__version__}",
+        "ip_addresses": [f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"],
+        "timezone": "Europe/Oslo",
+    }
+
+
+def error_kind(err: Exception) -> str:
+    """A short name for a failed request, used to count errors by kind."""
+    return type(err).__name__
+
+
+def problem_detail(response: httpx.Response) -> str:
+    """`HTTP 401: <detail>` from a problem+json answer, or just the status."""
+    try:
+        detail = orjson.loads(response.content).get("detail")
+    except (orjson.JSONDecodeError, AttributeError):
+        detail = None
+    return f"HTTP {response.status_code}: {detail}" if detail else f"HTTP {response.status_code}"
+
+
+class VirtualDevice:
+    """A device that speaks device API v1 through the fleet's shared HTTP client."""
+
+    def __init__(
+        self,
+        device_id: str,
+        credential: str,
+        *,
+        seed: int,
+        behaviour: Behaviour,
+        client: httpx.AsyncClient,
+        stats: FleetStats,
+    ) -> None:
+        self.device_id = device_id
+        self.behaviour = behaviour
+        self.state = DeviceState.IDLE
+        self.generation = -1
+        self.reported: dict[str, Any] = {"generation": 0, "status": "idle"}
+        self._headers = {"Authorization": f"Bearer {credential}"}
+        self._client = client
+        self._stats = stats
+        self._rng = random.Random(seed)
+        self._metrics = MetricWalk(seed)
+        self._facts = facts(device_id, random.Random(device_id))  # the same as at enrollment
+        self._facts_sent = False
+        self._watched = -1
+        self._last_sample = 0.0
+        self._wake = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._watch_task: asyncio.Task[None] | None = None
+        self._apply_task: asyncio.Task[None] | None = None
+
+    @property
+    def tasks(self) -> set[asyncio.Task[None]]:
+        """The device's running tasks (sync loop, watch, apply)."""
+        return set(self._tasks)
+
+    def start(self, delay: float = 0.0) -> None:
+        """Start syncing after `delay` seconds (ignored once stopped for good)."""
+        if self.state in (DeviceState.RUNNING, DeviceState.STOPPED):
+            return
+        self.state = DeviceState.RUNNING
+        self._facts_sent = False
+        self._spawn(self._run(delay))
+        if self.reported["generation"] < self.generation:
+            self._begin_apply(self.generation)  # it went offline halfway through an update
+
+    def go_offline(self) -> None:
+        """Drop every connection and stay silent until `start` is called again."""
+        if self.state is DeviceState.RUNNING:
+            self.state = DeviceState.OFFLINE
+            self._cancel_all()
+
+    def stop(self) -> None:
+        """Stop for good."""
+        self.state = DeviceState.STOPPED
+        self._cancel_all()
+
+    def _cancel_all(self) -> None:
+        for task in list(self._tasks):
+            if task is not asyncio.current_task():
+                task.cancel()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+        return task
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            error = task.exception()
+            self._stats.errors[f"internal: {type(error).__name__}"] += 1
+            log.error("%s: simulator bug: %r", self.device_id, error, exc_info=error)
+
+    async def _run(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        loop = asyncio.get_running_loop()
+        self._last_sample = loop.time()
+        while self.state is DeviceState.RUNNING:
+            due = loop.time() + self.behaviour.interval
+            synced = await self._sync()
+            if synced and self.behaviour.watch and self._watch_task not in self._tasks:
+                self._watch_task = self._spawn(self._watch_loop())
+            await self._sleep_until(due)
+
+    async def _sleep_until(self, due: float) -> None:
+        delay = due - asyncio.get_running_loop().time()
+        if delay > 0 and not self._wake.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
+        self._wake.clear()
+
+    def sync_body(self) -> bytes:
+        """The next sync request (device API v1 `SyncRequest`), advancing the metrics."""
+        now = asyncio.get_running_loop().time()
+        body: dict[str, Any] = {
+            "heartbeat": self._metrics.step(now - self._last_sample),
+            "reported": self.reported,
+            "known_generation": self.generation,
+        }
+        self._last_sample = now
+        if not self._facts_sent:
+            body["facts"] = self._facts
+        return orjson.dumps(body)
+
+    async def _sync(self) -> bool:
+        """One sync; True when the server answered it."""
+        body = self.sync_body()
+        # perf_counter, not loop.time(): uvloop's clock only has millisecond resolution.
+        started = time.perf_counter()
+        try:
+            response = await self._client.post(
+                SYNC_PATH,
+                content=body,
+                headers={**self._headers, "Content-Type": "application/json"},
+            )
+        except httpx.HTTPError as err:
+            self._stats.sync_failed(error_kind(err))
+            return False
+        elapsed = time.perf_counter() - started
+        if response.status_code == 401:
+            self._refused(problem_detail(response))
+            return False
+        if response.status_code != 200:
+            self._stats.sync_failed(f"HTTP {response.status_code}")
+            return False
+        try:
+            answer = SyncResponse.model_validate_json(response.content)
+        except ValidationError:
+            self._stats.sync_failed("answer does not match device API v1")
+            return False
+        self._stats.sync_succeeded(elapsed)
+        self._facts_sent = True
+        self._take(answer)
+        return True
+
+    def _take(self, answer: SyncResponse) -> None:
+        if answer.status != "changed" or answer.desired is None:
+            return
+        desired: DesiredState = answer.desired
+        self.generation = desired.generation
+        self._watched = max(self._watched, desired.generation)
+        # Generation 0 with an empty spec is every new device's starting point: nothing to do.
+        if desired.generation > 0 or desired.spec:
+            self._begin_apply(desired.generation)
+
+    def _begin_apply(self, generation: int) -> None:
+        if self._apply_task is not None:
+            self._apply_task.cancel()  # a newer desired state replaces one still being applied
+        self._apply_task = self._spawn(self._apply(generation))
+
+    async def _apply(self, generation: int) -> None:
+        await asyncio.sleep(self.behaviour.apply_time * self._rng.uniform(0.5, 1.5))
+        if self._rng.random() < self.behaviour.fail_rate:
+            reason = self._rng.choice(FAILURE_REASONS)
+            self.reported = {"generation": generation, "status": "failed", "reason": reason}
+            self._stats.applies_failed += 1
+        else:
+            self.reported = {"generation": generation, "status": "applied"}
+            self._stats.applies_ok += 1
+        self._wake.set()  # report the outcome now, not an interval later
+
+    async def _watch_loop(self) -> None:
+        while self.state is DeviceState.RUNNING:
+            if not await self._watch_once():
+                pause = min(MAX_WATCH_RETRY_SECONDS, self.behaviour.interval)
+                await asyncio.sleep(pause * self._rng.uniform(0.5, 1.5))
+
+    async def _watch_once(self) -> bool:
+        """One long-poll; False when it failed and the next should wait a little."""
+        held = max(self.generation, self._watched)
+        timeout = self.behaviour.watch_timeout
+        params = {"generation": held, "timeout": timeout}
+        try:
+            response = await self._client.get(
+                WATCH_PATH,
+                params=params,
+                headers=self._headers,
+                timeout=timeout + WATCH_GRACE_SECONDS,
+            )
+        except httpx.HTTPError as err:
+            self._stats.watch_failed(error_kind(err))
+            return False
+        if response.status_code == 401:
+            self._refused(problem_detail(response))
+            return False
+        try:
+            answer = WatchResponse.model_validate_json(response.content)
+        except ValidationError:
+            self._stats.watch_failed(f"HTTP {response.status_code}")
+            return False
+        if answer.status == "changed" and answer.generation > held:
+            self._watched = answer.generation
+            self._stats.watch_wakeups += 1
+            self._wake.set()
+        return True
+
+    def _refused(self, detail: str) -> None:
+        if self.state is DeviceState.STOPPED:
+            return
+        log.warning("%s: the server refused this device (%s); it stops", self.device_id, detail)
+        self._stats.stopped += 1
+        self.stop()
