@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import signal
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import httpx
+
+from tests.lines import Lines
 
 COMMAND = [sys.executable, "-m", "signalbeam"]
 # Ambient settings of whoever runs the tests must not leak into what the CLI does.
@@ -90,41 +89,6 @@ def gather(*processes: subprocess.Popen[str], stdin: str = "") -> list[Result]:
         out, err = process.communicate(stdin, timeout=60)
         results.append(Result(process.returncode, out, err))
     return results
-
-
-class Lines:
-    """Lines a background process writes to one pipe, readable with a deadline."""
-
-    def __init__(self, pipe: IO[str] | None) -> None:
-        assert pipe is not None
-        self._queue: queue.Queue[str] = queue.Queue()
-        self.seen: list[str] = []
-        self._reader = threading.Thread(target=self._pump, args=(pipe,), daemon=True)
-        self._reader.start()
-
-    def rest(self) -> list[str]:
-        """Every line not read yet, once the process has closed the pipe."""
-        self._reader.join(timeout=30)
-        while not self._queue.empty():
-            self.seen.append(self._queue.get())
-        return self.seen
-
-    def _pump(self, pipe: IO[str]) -> None:
-        for line in pipe:
-            self._queue.put(line.rstrip("\n"))
-
-    def wait_for(self, text: str, timeout: float = 30.0) -> str:
-        """The first new line containing `text`; fails with everything seen when none comes."""
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                line = self._queue.get(timeout=left)
-            except queue.Empty:
-                break
-            self.seen.append(line)
-            if text in line:
-                return line
-        raise AssertionError(f"no line with {text!r} within {timeout}s; saw: {self.seen}")
 
 
 class Watcher:

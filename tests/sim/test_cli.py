@@ -8,21 +8,18 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import signal
 import stat
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
 
 import httpx
 import pytest
 
 from tests.conftest import LiveServer, start_server, stop_server
+from tests.lines import Lines
 
 SIM = [sys.executable, "-m", "signalbeam", "sim"]
 
@@ -87,39 +84,6 @@ def test_a_bad_token_is_one_error_line(server: LiveServer, tmp_path: Path) -> No
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
-class Lines:
-    """Lines of a child's stream, read on a thread so waiting never blocks on a full pipe."""
-
-    def __init__(self, stream: IO[str]) -> None:
-        self.seen: list[str] = []
-        self._queue: queue.Queue[str] = queue.Queue()
-        self._thread = threading.Thread(target=self._pump, args=(stream,), daemon=True)
-        self._thread.start()
-
-    def finish(self) -> None:
-        """Read to the end (the child has exited) and keep every line."""
-        self._thread.join(timeout=10)
-        while not self._queue.empty():
-            self.seen.append(self._queue.get())
-
-    def _pump(self, stream: IO[str]) -> None:
-        for line in stream:
-            self._queue.put(line)
-
-    def wait_for(self, text: str, timeout: float = 30.0) -> str:
-        """The first new line containing `text`; fails with everything seen on timeout."""
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                line = self._queue.get(timeout=left)
-            except queue.Empty:
-                break
-            self.seen.append(line)
-            if text in line:
-                return line
-        raise AssertionError(f"no line with {text!r} within {timeout}s: {''.join(self.seen)}")
-
-
 def test_sigusr1_toggles_devices_and_sigint_stops_cleanly(
     server: LiveServer, token: str, tmp_path: Path
 ) -> None:
@@ -142,6 +106,6 @@ def test_sigusr1_toggles_devices_and_sigint_stops_cleanly(
         finally:
             if process.poll() is None:
                 process.kill()
-            errors.finish()
+            errors.rest()
     assert "simulation summary" in out and "devices:        5" in out
-    assert not any("Traceback" in line for line in errors.seen), "".join(errors.seen)
+    assert not any("Traceback" in line for line in errors.seen), "\n".join(errors.seen)
