@@ -19,8 +19,7 @@ def auth(credential: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {credential}"}
 
 
-async def admin(runtime: Runtime) -> Actor:
-    return Actor(1, "user", "admin", Role.ADMIN, 1)
+ADMIN = Actor(1, "user", "admin", Role.ADMIN, 1)
 
 
 async def test_watch_wakes_on_desired_state_change(
@@ -43,7 +42,7 @@ async def test_watch_wakes_on_desired_state_change(
         await asyncio.sleep(0.01)
     assert not held.done()
     generations = await set_desired(
-        runtime, await admin(runtime), ["pi"], {"bundle": "demo@1.0.0"}, "desired state: demo@1.0.0"
+        runtime, ADMIN, ["pi"], {"bundle": "demo@1.0.0"}, "desired state: demo@1.0.0"
     )
     answer = await asyncio.wait_for(held, 10)
     assert answer.json() == {"status": "changed", "generation": generations["pi"]}

@@ -43,15 +43,12 @@ class Bucket:
 
     start: datetime
     samples: int = 0
-    sums: dict[str, float] | None = None
-    counts: dict[str, int] | None = None
-    maxima: dict[str, float] | None = None
+    sums: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    maxima: dict[str, float] = field(default_factory=dict)
 
     def add(self, part: Aggregate) -> None:
         """Fold in one sample, or a pre-averaged rollup that stands for several samples."""
-        self.sums = self.sums if self.sums is not None else {}
-        self.counts = self.counts if self.counts is not None else {}
-        self.maxima = self.maxima if self.maxima is not None else {}
         self.samples += part.weight
         for name, value in part.means.items():
             if value is None:
@@ -64,13 +61,13 @@ class Bucket:
 
     def mean(self, name: str) -> float | None:
         """The average of one series in this bucket, or None when nothing reported it."""
-        if not self.counts or not self.counts.get(name) or self.sums is None:
+        if not self.counts.get(name):
             return None
         return round(self.sums[name] / self.counts[name], 3)
 
     def maximum(self, name: str) -> float | None:
         """The largest value of one series in this bucket."""
-        return None if not self.maxima else self.maxima.get(name)
+        return self.maxima.get(name)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

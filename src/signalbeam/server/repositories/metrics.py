@@ -18,6 +18,11 @@ def _means(row: MetricSample | MetricRollup) -> dict[str, float | None]:
     return {name: getattr(row, name) for name in SERIES}
 
 
+def _rollup_aggregate(row: MetricRollup) -> Aggregate:
+    maxima = {"cpu": row.cpu_max, "memory": row.memory_max, "disk": row.disk_max}
+    return Aggregate(ts=row.bucket, means=_means(row), weight=row.samples, maxima=maxima)
+
+
 class MetricRepository(TenantRepository):
     """Metric history of one tenant's devices."""
 
@@ -35,15 +40,7 @@ class MetricRepository(TenantRepository):
             MetricSample.ts >= start,
             MetricSample.ts < end,
         )
-        parts = [
-            Aggregate(
-                ts=r.bucket,
-                means=_means(r),
-                weight=r.samples,
-                maxima={"cpu": r.cpu_max, "memory": r.memory_max, "disk": r.disk_max},
-            )
-            for r in await self.session.scalars(rollups)
-        ]
+        parts = [_rollup_aggregate(r) for r in await self.session.scalars(rollups)]
         parts += [
             Aggregate(ts=s.ts, means=_means(s))
             for s in await self.session.scalars(raw.order_by(MetricSample.ts))
@@ -70,18 +67,7 @@ async def merge_rollups(
     for (device_pk, start), bucket in buckets.items():
         existing = await session.get(MetricRollup, (device_pk, start))
         if existing is not None:
-            bucket.add(
-                Aggregate(
-                    ts=start,
-                    means=_means(existing),
-                    weight=existing.samples,
-                    maxima={
-                        "cpu": existing.cpu_max,
-                        "memory": existing.memory_max,
-                        "disk": existing.disk_max,
-                    },
-                )
-            )
+            bucket.add(_rollup_aggregate(existing))
         else:
             existing = MetricRollup(
                 device_pk=device_pk, bucket=start, tenant_id=tenant_of[device_pk]

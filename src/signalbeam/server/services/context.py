@@ -48,6 +48,32 @@ def system_actor(tenant_id: int) -> Actor:
     return Actor(tenant_id=tenant_id, kind="system", name="signalbeam", role=Role.ADMIN)
 
 
+SYSTEM_ACTOR = "system:signalbeam"
+
+
+def device_event(
+    tenant_id: int,
+    device_pk: int | None,
+    device_id: str | None,
+    type_: str,
+    actor: str,
+    message: str,
+    data: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> Event:
+    """An activity record, as every writer of the log builds it."""
+    return Event(
+        tenant_id=tenant_id,
+        device_pk=device_pk,
+        device_id=device_id,
+        type=type_,
+        actor=actor,
+        message=message,
+        data=data or {},
+        created_at=at or datetime.now(UTC),
+    )
+
+
 def event_payload(event: Event) -> EventPayload:
     """The public JSON form of an event, as the API and live streams show it."""
     return {
@@ -99,14 +125,14 @@ class UnitOfWork:
         data: dict[str, Any] | None = None,
     ) -> None:
         """Append an activity record to this transaction."""
-        event = Event(
-            device_pk=device.id if device else None,
-            device_id=device.device_id if device else None,
-            type=type_.value,
-            actor=str(self.actor),
-            message=message,
-            data=data or {},
-            created_at=datetime.now(UTC),
+        event = device_event(
+            self.actor.tenant_id,
+            device.id if device else None,
+            device.device_id if device else None,
+            type_.value,
+            str(self.actor),
+            message,
+            data,
         )
         self._pending.append(self.events.add(event))
 

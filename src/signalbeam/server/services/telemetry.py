@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select
 
@@ -11,7 +12,7 @@ from signalbeam.protocol.device_v1 import TelemetryAck, TelemetryBatch
 from signalbeam.server.db.models import Device, Event
 from signalbeam.server.repositories.metrics import insert_samples
 from signalbeam.server.runtime import Runtime
-from signalbeam.server.services.context import event_payload
+from signalbeam.server.services.context import device_event, event_payload
 from signalbeam.server.services.device_cache import DevicePrincipal
 from signalbeam.server.workers.ingest import sample_row
 
@@ -57,17 +58,11 @@ async def store(
 
 
 def _agent_event(
-    device: Device, type_: str, message: str, data: dict[str, object], now: datetime
+    device: Device, type_: str, message: str, data: dict[str, Any], now: datetime
 ) -> Event:
-    return Event(
-        tenant_id=device.tenant_id,
-        device_pk=device.id,
-        device_id=device.device_id,
-        type=type_,
-        actor=f"device:{device.device_id}",
-        message=message,
-        data=data,
-        created_at=now,
+    actor = f"device:{device.device_id}"
+    return device_event(
+        device.tenant_id, device.id, device.device_id, type_, actor, message, data, now
     )
 
 

@@ -21,7 +21,7 @@ from signalbeam.protocol.device_v1 import Facts, Heartbeat, ReportedState
 from signalbeam.server.db.models import Device, Event
 from signalbeam.server.repositories.metrics import insert_samples
 from signalbeam.server.services.bus import EventBus
-from signalbeam.server.services.context import event_payload
+from signalbeam.server.services.context import SYSTEM_ACTOR, device_event, event_payload
 
 log = logging.getLogger(__name__)
 
@@ -173,13 +173,12 @@ class Ingestor:
 
 
 def _online_event(record: SyncRecord) -> Event:
-    return Event(
-        tenant_id=record.tenant_id,
-        device_pk=record.device_pk,
-        device_id=record.device_id,
-        type=EventType.DEVICE_ONLINE.value,
-        actor="system:signalbeam",
-        message="device is online",
-        data={},
-        created_at=record.seen_at,
+    return device_event(
+        record.tenant_id,
+        record.device_pk,
+        record.device_id,
+        EventType.DEVICE_ONLINE.value,
+        SYSTEM_ACTOR,
+        "device is online",
+        at=record.seen_at,
     )

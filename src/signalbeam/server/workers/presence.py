@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from signalbeam.domain.model import EventType, Presence
 from signalbeam.server.db.models import Device, Event
 from signalbeam.server.runtime import Runtime
-from signalbeam.server.services.context import event_payload
+from signalbeam.server.services.context import SYSTEM_ACTOR, device_event, event_payload
 from signalbeam.server.workers.ingest import Ingestor
 
 log = logging.getLogger(__name__)
@@ -51,15 +51,15 @@ def _offline_event(
     pk: int, tenant_id: int, device_id: str, last_seen: datetime, now: datetime
 ) -> Event:
     silent = int((now - last_seen).total_seconds())
-    return Event(
-        tenant_id=tenant_id,
-        device_pk=pk,
-        device_id=device_id,
-        type=EventType.DEVICE_OFFLINE.value,
-        actor="system:signalbeam",
-        message=f"device is offline: no sync for {silent}s",
-        data={"last_seen_at": last_seen.isoformat()},
-        created_at=now,
+    return device_event(
+        tenant_id,
+        pk,
+        device_id,
+        EventType.DEVICE_OFFLINE.value,
+        SYSTEM_ACTOR,
+        f"device is offline: no sync for {silent}s",
+        {"last_seen_at": last_seen.isoformat()},
+        at=now,
     )
 
 
