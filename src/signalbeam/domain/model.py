@@ -34,6 +34,16 @@ class GroupKind(StrEnum):
     DYNAMIC = "dynamic"
 
 
+class ApplyStatus(StrEnum):
+    """Where a device stands with its desired bundle; reported by the agent, stored by value."""
+
+    IDLE = "idle"  # nothing desired yet
+    APPLYING = "applying"  # fetching, starting or waiting for health checks
+    RUNNING = "running"  # the desired bundle runs and is healthy
+    DEGRADED = "degraded"  # the desired bundle was applied, but a unit is crashing or unhealthy
+    FAILED = "failed"  # the desired bundle could not be applied; the last good one runs
+
+
 class EventType(StrEnum):
     """Kinds of activity records; append-only, add but never rename."""
 

@@ -74,13 +74,42 @@ class Heartbeat(WireModel):
     sampled_at: datetime | None = None
 
 
+class ReportedItem(BaseModel):
+    """One container or app as the agent sees it; extra keys are kept for newer agents."""
+
+    model_config = ConfigDict(extra="allow")
+
+    kind: str = Field(max_length=16)
+    name: str = Field(max_length=128)
+    state: str = Field(max_length=32)
+    healthy: bool | None = None
+    since: datetime | None = None
+    exit_code: int | None = None
+    restart_count: int = Field(default=0, ge=0)
+    image: str | None = Field(default=None, max_length=500)
+    image_digest: str | None = Field(default=None, max_length=200)
+    artifact_sha256: str | None = Field(default=None, max_length=64)
+    bundle: str | None = Field(default=None, max_length=200)
+    last_error: str | None = Field(default=None, max_length=2000)
+
+
 class ReportedState(WireModel):
-    """What the agent says is actually running; free-form until bundles define it."""
+    """What the agent says is actually running.
+
+    `generation` is the desired generation this report answers. `status` is one of
+    `ApplyStatus` (idle, applying, running, degraded, failed); `reason` says why when it is not
+    `running`. `bundle`, `version` and `digest` name what runs now, which after an automatic
+    rollback is the last good version rather than the desired one.
+    """
 
     generation: int = Field(default=0, ge=0)
     status: str = Field(default="idle", max_length=32)
     reason: str | None = Field(default=None, max_length=2000)
-    items: list[dict[str, Any]] = Field(default=[], max_length=256)
+    bundle: str | None = Field(default=None, max_length=200)
+    version: str | None = Field(default=None, max_length=200)
+    digest: str | None = Field(default=None, max_length=200)
+    retryable: bool = Field(default=False, description="the failure may pass if tried again")
+    items: list[ReportedItem] = Field(default=[], max_length=256)
 
 
 class SyncRequest(WireModel):

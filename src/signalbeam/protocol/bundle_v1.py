@@ -1,0 +1,290 @@
+"""Bundle spec v1: the document an operator pushes and an agent runs.
+
+A bundle version names the containers and native apps a device should run. It is parsed
+strictly (unknown keys are errors) and every error carries its path, e.g.
+`containers[1].image: required`. The canonical JSON form (sorted keys, defaults filled in)
+is what the content digest covers, so two documents that mean the same thing share a digest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+
+from signalbeam.domain.errors import InvalidInput
+from signalbeam.domain.semver import SEMVER_PATTERN
+
+NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+UnitName = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
+BundleName = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
+Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def _seconds(value: Any) -> float:
+    """Accept `60s`, `2m`, `500ms` or a bare number of seconds."""
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, bool):
+        raise ValueError("write a duration like 30s, 2m or 500ms")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        match = _DURATION.fullmatch(value.strip())
+        if match:
+            return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+    raise ValueError("write a duration like 30s, 2m or 500ms")
+
+
+def _format_seconds(value: float) -> str:
+    return f"{value:g}s"
+
+
+Seconds = Annotated[
+    float,
+    BeforeValidator(_seconds),
+    Field(gt=0, le=86400),
+    PlainSerializer(_format_seconds, return_type=str),
+]
+
+
+class SpecModel(BaseModel):
+    """Strict, immutable spec model: unknown keys are errors, never silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class HealthCheck(SpecModel):
+    """How the agent decides a container or app is healthy; exactly one probe is given.
+
+    `http`: a URL that must answer 2xx. `tcp`: a port on 127.0.0.1 (or `host:port`) that must
+    accept a connection. `exec`: a command that must exit 0 (inside the container, or in the
+    app's directory). `running_for`: the process merely has to stay up this long.
+    `timeout` bounds the wait for the first success after a start.
+    """
+
+    http: str | None = Field(default=None, pattern=r"^https?://", max_length=2000)
+    tcp: int | str | None = None
+    exec_: list[str] | None = Field(default=None, alias="exec", min_length=1, max_length=64)
+    running_for: Seconds | None = Field(default=None, alias="running-for")
+    timeout: Seconds = 60.0
+    interval: Seconds = 1.0
+
+    @model_validator(mode="after")
+    def _one_probe(self) -> HealthCheck:
+        given = [
+            name
+            for name, value in (
+                ("http", self.http),
+                ("tcp", self.tcp),
+                ("exec", self.exec_),
+                ("running-for", self.running_for),
+            )
+            if value is not None
+        ]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of http, tcp, exec or running-for"
+                + (f" (got {', '.join(given)})" if given else "")
+            )
+        if isinstance(self.tcp, int) and not 0 < self.tcp < 65536:
+            raise ValueError("tcp: a port is a number from 1 to 65535")
+        if isinstance(self.tcp, str) and not re.fullmatch(r"[A-Za-z0-9.:\[\]-]+:\d{1,5}", self.tcp):
+            raise ValueError("tcp: give a port (9000) or host:port (127.0.0.1:9000)")
+        return self
+
+    @property
+    def probe(self) -> str:
+        """A short human description of the probe, for reasons and logs."""
+        if self.http is not None:
+            return self.http
+        if self.tcp is not None:
+            return f"tcp {self.tcp}"
+        if self.exec_ is not None:
+            return "exec " + " ".join(self.exec_)
+        return f"running for {self.running_for:g}s"
+
+
+DEFAULT_HEALTH = HealthCheck.model_validate({"running-for": 3, "timeout": 30})
+
+PortMapping = Annotated[
+    str,
+    StringConstraints(pattern=r"^(\d{1,3}(\.\d{1,3}){3}:)?\d{1,5}:\d{1,5}(/(tcp|udp))?$"),
+]
+VolumeMapping = Annotated[str, StringConstraints(pattern=r"^[^:\s]+:/[^:\s]*(:(ro|rw))?$")]
+
+
+class ContainerSpec(SpecModel):
+    """One container, run through the device's container engine (Docker or Podman)."""
+
+    name: UnitName
+    image: str = Field(min_length=1, max_length=500, pattern=r"^[^\s]+$")
+    command: list[str] | None = Field(default=None, max_length=256)
+    env: dict[EnvName, str] = Field(default={}, max_length=256)
+    ports: list[PortMapping] = Field(default=[], max_length=64)
+    volumes: list[VolumeMapping] = Field(default=[], max_length=64)
+    restart: Literal["no", "always", "unless-stopped", "on-failure"] = "unless-stopped"
+    health: HealthCheck | None = None
+
+    @property
+    def kind(self) -> Literal["container"]:
+        return "container"
+
+    @property
+    def health_check(self) -> HealthCheck:
+        """The declared check, or the default (stays running for 3 s)."""
+        return self.health or DEFAULT_HEALTH
+
+
+class ArtifactRef(SpecModel):
+    """Where a native app's files come from, pinned by their sha256."""
+
+    url: str = Field(pattern=r"^https?://", max_length=2000)
+    sha256: Sha256Hex
+
+
+class AppSpec(SpecModel):
+    """One native process, supervised by the agent, for devices without a container engine."""
+
+    name: UnitName
+    artifact: ArtifactRef
+    command: list[str] = Field(min_length=1, max_length=256)
+    env: dict[EnvName, str] = Field(default={}, max_length=256)
+    health: HealthCheck | None = None
+
+    @property
+    def kind(self) -> Literal["app"]:
+        return "app"
+
+    @property
+    def health_check(self) -> HealthCheck:
+        """The declared check, or the default (stays running for 3 s)."""
+        return self.health or DEFAULT_HEALTH
+
+
+UnitSpec = ContainerSpec | AppSpec
+
+
+class BundleSpec(SpecModel):
+    """A bundle version: immutable once pushed, identified by `digest()`."""
+
+    name: BundleName
+    version: Annotated[str, StringConstraints(pattern=SEMVER_PATTERN)]
+    description: str = Field(default="", max_length=2000)
+    containers: list[ContainerSpec] = Field(default=[], max_length=64)
+    apps: list[AppSpec] = Field(default=[], max_length=64)
+
+    @model_validator(mode="after")
+    def _units(self) -> BundleSpec:
+        if not self.containers and not self.apps:
+            raise ValueError("a bundle needs at least one entry under containers or apps")
+        seen: set[str] = set()
+        for unit in self.units:
+            if unit.name in seen:
+                raise ValueError(
+                    f'the name "{unit.name}" is used twice; containers and apps need unique names'
+                )
+            seen.add(unit.name)
+        return self
+
+    @property
+    def units(self) -> list[UnitSpec]:
+        """Containers then apps, in the order written."""
+        return [*self.containers, *self.apps]
+
+    @property
+    def ref(self) -> str:
+        """`name@version`, as people write it."""
+        return f"{self.name}@{self.version}"
+
+    def canonical(self) -> dict[str, Any]:
+        """The normalised document: defaults filled in, durations as text."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+    def digest(self) -> str:
+        """`sha256:<hex>` over the canonical JSON (sorted keys, no spaces, UTF-8)."""
+        return "sha256:" + hashlib.sha256(canonical_json(self.canonical())).hexdigest()
+
+
+def canonical_json(document: Mapping[str, Any]) -> bytes:
+    """Sorted keys, no insignificant whitespace, UTF-8: the bytes digests and signatures cover."""
+    return json.dumps(
+        document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode()
+
+
+def unit_fingerprint(unit: UnitSpec) -> str:
+    """A short hash of one unit's spec: a change to it means the unit must be replaced."""
+    body = canonical_json({"kind": unit.kind, **unit.model_dump(mode="json", by_alias=True)})
+    return hashlib.sha256(body).hexdigest()[:16]
+
+
+def parse_bundle(document: Any) -> BundleSpec:
+    """Validate a decoded YAML/JSON document, or raise `InvalidInput` listing every error."""
+    if not isinstance(document, Mapping):
+        raise InvalidInput(
+            "a bundle is a mapping with name, version and containers and/or apps", field="bundle"
+        )
+    try:
+        return BundleSpec.model_validate(document)
+    except ValidationError as err:
+        problems = describe_errors(err.errors(include_url=False))
+        raise InvalidInput("; ".join(problems), field=problems[0].split(":", 1)[0]) from err
+
+
+def describe_errors(errors: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Pydantic errors as `containers[1].image: required` lines."""
+    return [f"{_path(error['loc'])}: {_message(error)}" for error in errors]
+
+
+def _path(loc: Iterable[int | str]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part.startswith(("function-", "constrained-", "json-or-python")):
+            continue
+        else:
+            out += f".{part}" if out else part
+    return out or "bundle"
+
+
+def _message(error: Mapping[str, Any]) -> str:
+    kind = error.get("type", "")
+    if kind == "missing":
+        return "required"
+    if kind == "extra_forbidden":
+        return "unknown key (check the spelling; unknown keys are not ignored)"
+    if kind == "string_pattern_mismatch":
+        return f"{error.get('input')!r} is not valid here ({_pattern_hint(error)})"
+    message = str(error.get("msg", "invalid"))
+    return message.removeprefix("Value error, ")
+
+
+def _pattern_hint(error: Mapping[str, Any]) -> str:
+    pattern = str((error.get("ctx") or {}).get("pattern", ""))
+    hints = {
+        NAME_PATTERN: "lower-case letters, digits and dashes, at most 63",
+        SEMVER_PATTERN: "a semantic version like 1.2.0",
+        r"^[0-9a-f]{64}$": "64 lower-case hex digits",
+        r"^https?://": "an http:// or https:// URL",
+    }
+    return hints.get(pattern, f"must match {pattern}")
