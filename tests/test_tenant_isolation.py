@@ -127,3 +127,42 @@ async def test_event_stream_only_carries_own_tenant(
         assert subscription.queue.empty()
     finally:
         subscription.close()
+
+
+BUNDLE = {
+    "name": "acme-monitor",
+    "version": "1.0.0",
+    "containers": [{"name": "monitor", "image": "127.0.0.1:5000/acme-monitor:1.0.0"}],
+}
+
+
+async def test_bundles_stay_inside_the_tenant(
+    client: httpx.AsyncClient, anon: httpx.AsyncClient, other: Other
+) -> None:
+    assert (await other.client.post("/api/v1/bundles", json=BUNDLE)).status_code == 201
+    second = {**BUNDLE, "version": "1.1.0"}
+    assert (await other.client.post("/api/v1/bundles", json=second)).status_code == 201
+    assert (await client.get("/api/v1/bundles")).json() == []
+    path = "/api/v1/bundles/acme-monitor"
+    assert (await client.get(path)).status_code == 404
+    assert (await client.get(f"{path}/versions/latest")).status_code == 404
+    assert (
+        await client.get(f"{path}/diff", params={"from": "1.0.0", "to": "1.1.0"})
+    ).status_code == 404
+    await new_device(client, anon, "our-pi", {"env": "prod"})
+    for target in ({"devices": ["our-pi"]}, {"selector": "env=prod"}):
+        assert (await client.post(f"{path}/versions/1.0.0/assign", json=target)).status_code == 404
+
+    # The same name in our tenant is our own bundle, and it cannot reach their device.
+    mine = {**BUNDLE, "containers": [{"name": "monitor", "image": "ours:1"}]}
+    assert (await client.post("/api/v1/bundles", json=mine)).status_code == 201
+    steal = await client.post(f"{path}/versions/1.0.0/assign", json={"devices": ["acme-pi"]})
+    assert steal.status_code == 404 and "acme-pi" in steal.json()["detail"]
+    by_selector = await client.post(f"{path}/versions/1.0.0/assign", json={"selector": "env=prod"})
+    assert [d["device_id"] for d in by_selector.json()["devices"]] == ["our-pi"]
+    theirs = (await other.client.get("/api/v1/devices/acme-pi")).json()
+    assert theirs["desired"] == {"bundle": None, "version": None, "generation": 0}
+    assert (await other.client.get(f"{path}/versions/1.0.0")).json()["spec"]["containers"][0][
+        "image"
+    ] == "127.0.0.1:5000/acme-monitor:1.0.0"
+    assert (await other.client.get("/api/v1/bundles")).json()[0]["desired"] == 0

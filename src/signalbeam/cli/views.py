@@ -14,7 +14,21 @@ from signalbeam.cli.output import Cell, ago, details, labels_text, local_time, p
 from signalbeam.domain.durations import format_duration
 
 PRESENCE_STYLES = {"online": "green", "offline": "red", "new": "yellow", "decommissioned": "dim"}
-DEVICE_COLUMNS = ["ID", "NAME", "PRESENCE", "LAST SEEN", "AGENT", "LABELS", "CPU", "MEM", "DISK"]
+STATUS_STYLES = {"running": "green", "applying": "cyan", "degraded": "yellow", "failed": "red"}
+DEVICE_COLUMNS = [
+    "ID",
+    "NAME",
+    "PRESENCE",
+    "LAST SEEN",
+    "BUNDLE",
+    "STATUS",
+    "AGENT",
+    "LABELS",
+    "CPU",
+    "MEM",
+    "DISK",
+]
+ITEM_COLUMNS = ["NAME", "KIND", "STATE", "RESTARTS", "LAST ERROR"]
 EVENT_COLUMNS = ["TIME", "TYPE", "DEVICE", "ACTOR", "MESSAGE"]
 METRIC_NAMES = {
     "cpu_percent": "cpu",
@@ -34,6 +48,18 @@ def presence(value: str) -> Text:
     return Text(value, style=PRESENCE_STYLES.get(value, ""))
 
 
+def apply_status(value: str | None) -> Text:
+    """A reported status (running, failed...) as coloured text, `-` before the first report."""
+    return Text(value or "-", style=STATUS_STYLES.get(value or "", ""))
+
+
+def bundle_ref(bundle: str | None, version: str | None) -> str:
+    """`name@version`, or `-` when there is none."""
+    if bundle is None:
+        return "-"
+    return f"{bundle}@{version}" if version else bundle
+
+
 def device_row(device: dict[str, Any]) -> list[Cell]:
     """One device as a row of the device table."""
     metrics = device.get("metrics") or {}
@@ -42,6 +68,8 @@ def device_row(device: dict[str, Any]) -> list[Cell]:
         device["name"],
         presence(device["presence"]),
         ago(device["last_seen_at"]),
+        bundle_ref(device.get("bundle"), device.get("bundle_version")),
+        apply_status(device.get("reported_status")),
         device["agent_version"] or "-",
         labels_text(device["labels"]),
         percent(metrics.get("cpu_percent")),
@@ -73,8 +101,9 @@ def event_table(events: Iterable[dict[str, Any]], title: str | None = None) -> T
 
 def _generation(device: dict[str, Any]) -> Text:
     desired, reported = device["desired_generation"], device["reported_generation"]
-    in_sync = desired == reported
-    note = "in sync" if in_sync else "update pending"
+    failed = device.get("reported_status") == "failed"
+    in_sync = desired == reported and not failed
+    note = "in sync" if in_sync else ("update failed" if failed else "update pending")
     return Text(
         f"desired {desired}, reported {reported} ({note})", style="" if in_sync else "yellow"
     )
@@ -124,6 +153,52 @@ def metric_pairs(metrics: dict[str, Any] | None) -> list[tuple[str, Cell]]:
     return known + ([("disks", ", ".join(disks))] if disks else [])
 
 
+def _desired(desired: dict[str, Any]) -> list[tuple[str, Cell]]:
+    bundle = bundle_ref(desired["bundle"], desired["version"])
+    return [
+        ("bundle", bundle if desired["bundle"] else "- (no bundle assigned)"),
+        ("generation", str(desired["generation"])),
+    ]
+
+
+def _reported(reported: dict[str, Any]) -> list[tuple[str, Cell]]:
+    status = apply_status(reported["status"] or "not reported yet")
+    if reported["reason"]:
+        status.append(f": {reported['reason']}")
+    bundle = bundle_ref(reported["bundle"], reported["version"])
+    if reported["digest"]:
+        bundle += f" ({reported['digest'][:19]}…)"
+    return [("status", status), ("bundle", bundle), ("generation", str(reported["generation"]))]
+
+
+def item_table(items: Iterable[dict[str, Any]]) -> Table:
+    """The containers and apps a device reports, one row each."""
+    rows: list[list[Cell]] = [
+        [
+            item["name"],
+            item["kind"],
+            Text(item["state"], style="green" if item["state"] == "running" else "yellow"),
+            str(item["restart_count"]),
+            item["last_error"] or "-",
+        ]
+        for item in items
+    ]
+    return table(ITEM_COLUMNS, rows)
+
+
+def state_sections(device: dict[str, Any]) -> list[RenderableType]:
+    """Desired next to reported: what the device should run, and what it says it runs."""
+    reported = device["reported"]
+    parts: list[RenderableType] = [
+        details(_desired(device["desired"]), title="Desired"),
+        Text(),
+        details(_reported(reported), title="Reported"),
+    ]
+    if reported["items"]:
+        parts += [item_table(reported["items"])]
+    return [*parts, Text()]
+
+
 def device_detail(device: dict[str, Any]) -> RenderableType:
     """Everything `devices show` prints about one device."""
     facts = [(key, _fact(value)) for key, value in sorted(device["facts"].items())]
@@ -131,6 +206,7 @@ def device_detail(device: dict[str, Any]) -> RenderableType:
     parts: Sequence[RenderableType] = [
         details(_summary(device), title=device["device_id"]),
         Text(),
+        *state_sections(device),
         details(facts or [("-", "no facts reported yet")], title="Facts"),
         Text(),
         details(metrics, title="Latest metrics"),

@@ -42,3 +42,9 @@ class Forbidden(DomainError):
     """The credential is valid but does not allow this."""
 
     title = "Forbidden"
+
+
+class Malformed(DomainError):
+    """The request body could not be decoded at all (a JSON or YAML syntax error)."""
+
+    title = "Malformed request body"

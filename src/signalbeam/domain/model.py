@@ -63,3 +63,4 @@ class EventType(StrEnum):
     USER_CREATED = "user.created"
     API_TOKEN_CREATED = "api_token.created"  # noqa: S105 - an event name
     API_TOKEN_REVOKED = "api_token.revoked"  # noqa: S105 - an event name
+    BUNDLE_PUSHED = "bundle.pushed"

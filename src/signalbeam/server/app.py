@@ -17,7 +17,14 @@ from signalbeam.server.api import problems
 from signalbeam.server.api.deps import RuntimeDep
 from signalbeam.server.api.device.v1.routes import router as device_router
 from signalbeam.server.api.limits import BodyLimitMiddleware
-from signalbeam.server.api.management.v1 import devices, enrollment, events, groups, users
+from signalbeam.server.api.management.v1 import (
+    bundles,
+    devices,
+    enrollment,
+    events,
+    groups,
+    users,
+)
 from signalbeam.server.bootstrap import Startup, prepare
 from signalbeam.server.discovery import Advertiser
 from signalbeam.server.runtime import Runtime, build_runtime
@@ -31,7 +38,7 @@ OnReady = Callable[[Startup], None]
 
 def _management_router() -> APIRouter:
     router = APIRouter(prefix="/api/v1")
-    for module in (users, enrollment, devices, groups, events):
+    for module in (users, enrollment, devices, groups, events, bundles):
         router.include_router(module.router)
     return router
 

@@ -9,6 +9,7 @@ import random
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -92,6 +93,43 @@ def problem_detail(response: httpx.Response) -> str:
     return f"HTTP {response.status_code}: {detail}" if detail else f"HTTP {response.status_code}"
 
 
+def running_state(spec: dict[str, Any], since: datetime) -> dict[str, Any]:
+    """The reported bundle, version, digest and items once a desired bundle document runs."""
+    bundle = spec.get("bundle") if spec.get("kind") == "bundle" else None
+    if not isinstance(bundle, dict):
+        return {}  # a raw desired state names no bundle
+    ref = f"{bundle.get('name')}@{bundle.get('version')}"
+    items = [
+        {
+            "kind": "container",
+            "name": unit.get("name"),
+            "state": "running",
+            "healthy": True,
+            "since": since.isoformat(),
+            "image": unit.get("image"),
+            "bundle": ref,
+        }
+        for unit in bundle.get("containers", [])
+    ] + [
+        {
+            "kind": "app",
+            "name": unit.get("name"),
+            "state": "running",
+            "healthy": True,
+            "since": since.isoformat(),
+            "artifact_sha256": (unit.get("artifact") or {}).get("sha256"),
+            "bundle": ref,
+        }
+        for unit in bundle.get("apps", [])
+    ]
+    return {
+        "bundle": bundle.get("name"),
+        "version": bundle.get("version"),
+        "digest": spec.get("digest"),
+        "items": items,
+    }
+
+
 class VirtualDevice:
     """A device that speaks device API v1 through the fleet's shared HTTP client."""
 
@@ -110,6 +148,9 @@ class VirtualDevice:
         self.state = DeviceState.IDLE
         self.generation = -1
         self.reported: dict[str, Any] = {"generation": 0, "status": "idle"}
+        self._desired_spec: dict[str, Any] = {}
+        # What runs now: kept across a failed update, as a real agent keeps the last good bundle.
+        self._running: dict[str, Any] = {}
         self._headers = {"Authorization": f"Bearer {credential}"}
         self._client = client
         self._stats = stats
@@ -236,6 +277,7 @@ class VirtualDevice:
             return
         desired: DesiredState = answer.desired
         self.generation = desired.generation
+        self._desired_spec = desired.spec
         self._watched = max(self._watched, desired.generation)
         # Generation 0 with an empty spec is every new device's starting point: nothing to do.
         if desired.generation > 0 or desired.spec:
@@ -250,10 +292,16 @@ class VirtualDevice:
         await asyncio.sleep(self.behaviour.apply_time * self._rng.uniform(0.5, 1.5))
         if self._rng.random() < self.behaviour.fail_rate:
             reason = self._rng.choice(FAILURE_REASONS)
-            self.reported = {"generation": generation, "status": "failed", "reason": reason}
+            self.reported = {
+                "generation": generation,
+                "status": "failed",
+                "reason": reason,
+                **self._running,
+            }
             self._stats.applies_failed += 1
         else:
-            self.reported = {"generation": generation, "status": "applied"}
+            self._running = running_state(self._desired_spec, datetime.now(UTC))
+            self.reported = {"generation": generation, "status": "running", **self._running}
             self._stats.applies_ok += 1
         self._wake.set()  # report the outcome now, not an interval later
 

@@ -17,6 +17,7 @@ from signalbeam.domain.errors import (
     DomainError,
     Forbidden,
     InvalidInput,
+    Malformed,
     NotFound,
     Unauthenticated,
 )
@@ -26,6 +27,7 @@ PROBLEM_JSON = "application/problem+json"
 
 STATUS = {
     InvalidInput: 422,
+    Malformed: 400,
     NotFound: 404,
     Conflict: 409,
     Unauthenticated: 401,

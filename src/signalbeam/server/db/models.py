@@ -110,6 +110,9 @@ class Device(Base):
         Index("ix_devices_tenant_presence", "tenant_id", "presence"),
         Index("ix_devices_tenant_name", "tenant_id", "name"),
         Index("ix_devices_presence_seen", "presence", "last_seen_at"),
+        Index("ix_devices_tenant_desired", "tenant_id", "desired_bundle", "desired_version"),
+        Index("ix_devices_tenant_reported", "tenant_id", "reported_bundle", "reported_version"),
+        Index("ix_devices_tenant_reported_status", "tenant_id", "reported_status"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -127,6 +130,13 @@ class Device(Base):
     desired_state: Mapped[dict[str, Any]]
     reported_generation: Mapped[int] = mapped_column(BigInteger, default=0)
     reported_state: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Copies of what desired_state and reported_state name, so bundle lists can count devices
+    # and device lists can filter by status with an index instead of reading JSON.
+    desired_bundle: Mapped[str | None] = mapped_column(String(63))
+    desired_version: Mapped[str | None] = mapped_column(String(200))
+    reported_bundle: Mapped[str | None] = mapped_column(String(200))
+    reported_version: Mapped[str | None] = mapped_column(String(200))
+    reported_status: Mapped[str | None] = mapped_column(String(32))
     # The highest outbox sequence numbers stored, so a re-sent telemetry batch is harmless.
     telemetry_sample_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     telemetry_event_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
@@ -171,6 +181,54 @@ class GroupMember(Base):
     device_pk: Mapped[int] = mapped_column(
         ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True, index=True
     )
+
+
+class Bundle(Base):
+    """A named bundle; its content lives in immutable versions."""
+
+    __tablename__ = "bundles"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(63))
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(255))
+
+
+class BundleVersion(Base):
+    """One pushed version of a bundle: the canonical spec and its digest, never changed."""
+
+    __tablename__ = "bundle_versions"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "name", "version"),
+        # Semver precedence in SQL: the numbers, then releases after their pre-releases.
+        Index(
+            "ix_bundle_versions_precedence",
+            "tenant_id",
+            "name",
+            "major",
+            "minor",
+            "patch",
+            "is_release",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    bundle_id: Mapped[int] = mapped_column(ForeignKey("bundles.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(63))
+    version: Mapped[str] = mapped_column(String(200))
+    major: Mapped[int] = mapped_column(BigInteger)
+    minor: Mapped[int] = mapped_column(BigInteger)
+    patch: Mapped[int] = mapped_column(BigInteger)
+    is_release: Mapped[bool]
+    prerelease: Mapped[str] = mapped_column(String(200))
+    digest: Mapped[str] = mapped_column(String(80))
+    spec: Mapped[dict[str, Any]]
+    description: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(255))
 
 
 class Event(Base):

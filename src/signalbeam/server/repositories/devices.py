@@ -108,6 +108,11 @@ class DeviceRepository(TenantRepository):
         page = statement.order_by(order, Device.device_id).limit(query.limit).offset(query.offset)
         return list(await self.session.scalars(page)), int(total or 0)
 
+    async def matching_ids(self, query: DeviceQuery) -> list[str]:
+        """Ids of every device that matches the filters (no paging), in id order."""
+        statement = self._filtered(query).with_only_columns(Device.device_id)
+        return list(await self.session.scalars(statement.order_by(Device.device_id)))
+
     async def replace_labels(self, device: Device, labels: Mapping[str, str]) -> None:
         """Store the device's labels in both the JSON column and the indexed label rows."""
         device.labels = dict(labels)

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from signalbeam.domain.errors import Forbidden
 from signalbeam.domain.model import EventType, Role
 from signalbeam.server.db.models import Device, Event
+from signalbeam.server.repositories.bundles import BundleRepository
 from signalbeam.server.repositories.devices import DeviceRepository
 from signalbeam.server.repositories.enrollment_tokens import EnrollmentTokenRepository
 from signalbeam.server.repositories.events import EventRepository
@@ -103,6 +104,7 @@ class UnitOfWork:
         tenant = self.actor.tenant_id
         self.devices = DeviceRepository(self.session, tenant)
         self.groups = GroupRepository(self.session, tenant)
+        self.bundles = BundleRepository(self.session, tenant)
         self.events = EventRepository(self.session, tenant)
         self.metrics = MetricRepository(self.session, tenant)
         self.users = UserRepository(self.session, tenant)

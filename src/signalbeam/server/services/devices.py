@@ -74,6 +74,11 @@ async def _query(uow: UnitOfWork, request: DeviceFilter) -> DeviceQuery:
     )
 
 
+async def matching_ids(uow: UnitOfWork, request: DeviceFilter) -> list[str]:
+    """Ids of every live device a filter matches (selector and/or group), without paging."""
+    return await uow.devices.matching_ids(await _query(uow, request))
+
+
 async def _group(uow: UnitOfWork, name: str) -> Group:
     group = await uow.groups.get(name)
     if group is None:

@@ -73,6 +73,10 @@ def device_row(record: SyncRecord) -> dict[str, Any]:
         "metrics": snapshot(record.heartbeat),
         "reported_generation": record.reported.generation,
         "reported_state": record.reported.model_dump(mode="json"),
+        # Indexed copies for bundle counts and status filters; same batch, no extra query.
+        "reported_bundle": record.reported.bundle,
+        "reported_version": record.reported.version,
+        "reported_status": record.reported.status,
     }
     if record.facts is not None:
         row["facts"] = record.facts.model_dump(mode="json")

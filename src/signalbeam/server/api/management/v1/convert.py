@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from signalbeam.server.api.management.v1 import schemas
 from signalbeam.server.db.models import ApiToken, Device, EnrollmentToken, Event, User
+from signalbeam.server.services import bundles
 from signalbeam.server.services.groups import GroupSummary
 
 
@@ -63,6 +64,28 @@ def device(row: Device) -> schemas.DevicePublic:
         desired_generation=row.desired_generation,
         reported_generation=row.reported_generation,
         enrolled_at=row.enrolled_at,
+        bundle=row.reported_bundle,
+        bundle_version=row.reported_version,
+        reported_status=row.reported_status,
+    )
+
+
+def desired(row: Device) -> schemas.DesiredPublic:
+    return schemas.DesiredPublic(
+        bundle=row.desired_bundle, version=row.desired_version, generation=row.desired_generation
+    )
+
+
+def reported(row: Device) -> schemas.ReportedPublic:
+    state = row.reported_state or {}
+    return schemas.ReportedPublic(
+        status=row.reported_status,
+        reason=state.get("reason"),
+        bundle=row.reported_bundle,
+        version=row.reported_version,
+        digest=state.get("digest"),
+        generation=row.reported_generation,
+        items=[schemas.ReportedItemPublic.model_validate(i) for i in state.get("items", [])],
     )
 
 
@@ -88,4 +111,43 @@ def group(summary: GroupSummary) -> schemas.GroupPublic:
         members=summary.members,
         created_at=row.created_at,
         created_by=row.created_by,
+    )
+
+
+def bundle_pushed(pushed: bundles.Pushed) -> schemas.BundlePushed:
+    row = pushed.version
+    return schemas.BundlePushed(
+        name=row.name,
+        version=row.version,
+        digest=row.digest,
+        description=row.description,
+        created_at=row.created_at,
+        created_by=row.created_by,
+        created=pushed.created,
+    )
+
+
+def bundle_version(summary: bundles.VersionSummary) -> schemas.BundleVersionPublic:
+    row = summary.version
+    return schemas.BundleVersionPublic(
+        name=row.name,
+        version=row.version,
+        digest=row.digest,
+        description=row.description,
+        created_at=row.created_at,
+        created_by=row.created_by,
+        running=summary.running,
+        desired=summary.desired,
+    )
+
+
+def bundle(summary: bundles.BundleSummary) -> schemas.BundlePublic:
+    return schemas.BundlePublic(
+        name=summary.bundle.name,
+        latest_version=summary.latest,
+        version_count=summary.versions,
+        running=summary.running,
+        desired=summary.desired,
+        created_at=summary.bundle.created_at,
+        updated_at=summary.updated_at,
     )

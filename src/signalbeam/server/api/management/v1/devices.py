@@ -63,6 +63,8 @@ async def show(
         **convert.device(row).model_dump(),
         facts=row.facts,
         groups=detail.groups,
+        desired=convert.desired(row),
+        reported=convert.reported(row),
         desired_state=row.desired_state,
         reported_state=row.reported_state,
         credential_rotated_at=row.credential_rotated_at,

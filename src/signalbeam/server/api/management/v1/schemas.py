@@ -102,6 +102,9 @@ class DevicePublic(BaseModel):
     desired_generation: int
     reported_generation: int
     enrolled_at: datetime
+    bundle: str | None = Field(description="the bundle the device reports running now")
+    bundle_version: str | None = Field(description="its version")
+    reported_status: str | None = Field(description="idle, applying, running, degraded, failed")
 
 
 class DeviceList(BaseModel):
@@ -126,9 +129,42 @@ class EventList(BaseModel):
     next_before_id: int | None
 
 
+class DesiredPublic(BaseModel):
+    bundle: str | None
+    version: str | None
+    generation: int
+
+
+class ReportedItemPublic(BaseModel):
+    kind: str
+    name: str
+    state: str
+    healthy: bool | None = None
+    since: datetime | None = None
+    exit_code: int | None = None
+    restart_count: int = 0
+    image: str | None = None
+    image_digest: str | None = None
+    artifact_sha256: str | None = None
+    bundle: str | None = None
+    last_error: str | None = None
+
+
+class ReportedPublic(BaseModel):
+    status: str | None = Field(description="null until the device first reports")
+    reason: str | None
+    bundle: str | None = Field(description="what runs now (the last good version after a rollback)")
+    version: str | None
+    digest: str | None
+    generation: int
+    items: list[ReportedItemPublic]
+
+
 class DeviceDetailPublic(DevicePublic):
     facts: dict[str, Any]
     groups: list[str]
+    desired: DesiredPublic
+    reported: ReportedPublic
     desired_state: dict[str, Any]
     reported_state: dict[str, Any] | None
     credential_rotated_at: datetime
@@ -194,3 +230,70 @@ class DesiredStateSet(Body):
 
 class DesiredStateResult(BaseModel):
     generations: dict[str, int]
+
+
+class BundleVersionPublic(BaseModel):
+    name: str
+    version: str
+    digest: str
+    description: str
+    created_at: datetime
+    created_by: str
+    running: int = Field(description="live devices reporting this version running now")
+    desired: int = Field(description="live devices whose desired state is this version")
+
+
+class BundleVersionDetail(BundleVersionPublic):
+    spec: dict[str, Any] = Field(description="the canonical bundle document")
+
+
+class BundlePushed(BaseModel):
+    name: str
+    version: str
+    digest: str
+    description: str
+    created_at: datetime
+    created_by: str
+    created: bool = Field(description="false when this exact version was already pushed")
+
+
+class BundlePublic(BaseModel):
+    name: str
+    latest_version: str = Field(description="the highest version by semver")
+    version_count: int
+    running: int = Field(description="live devices reporting any version running now")
+    desired: int = Field(description="live devices whose desired state is any version")
+    created_at: datetime
+    updated_at: datetime
+
+
+class BundleDetail(BundlePublic):
+    versions: list[BundleVersionPublic] = Field(description="newest first, by semver")
+
+
+class BundleDiffPublic(BaseModel):
+    name: str
+    from_version: str
+    to_version: str
+    from_digest: str
+    to_digest: str
+    changed_paths: list[str]
+    diff: str = Field(description="unified diff of the canonical documents as YAML")
+
+
+class BundleAssign(Body):
+    devices: list[str] | None = Field(default=None, max_length=10_000)
+    group: str | None = Field(default=None, max_length=63)
+    selector: str | None = Field(default=None, max_length=2000)
+
+
+class AssignedDevice(BaseModel):
+    device_id: str
+    generation: int
+
+
+class AssignmentPublic(BaseModel):
+    bundle: str
+    version: str
+    digest: str
+    devices: list[AssignedDevice]
