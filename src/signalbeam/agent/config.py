@@ -28,6 +28,7 @@ KEYS = (
     "mdns_interface",
     "watch_timeout",
     "request_timeout",
+    "container_socket",
 )
 
 
@@ -49,6 +50,8 @@ class AgentSettings(BaseModel):
     mdns_interface: list[str] = []
     watch_timeout: float = Field(default=30.0, ge=1, le=60)
     request_timeout: float = Field(default=30.0, ge=0.5, le=300)
+    # The Docker Engine API endpoint (Docker or Podman); None: DOCKER_HOST, then the usual sockets.
+    container_socket: str | None = None
 
     @field_validator("interval", "watch_timeout", "request_timeout", mode="before")
     @classmethod

@@ -12,8 +12,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from signalbeam import __version__
+from signalbeam.agent.applier import Applier
 from signalbeam.agent.backoff import Backoff
-from signalbeam.agent.client import DeviceClient, Rejected, ServerUnavailable, one_line
+from signalbeam.agent.client import DeviceClient, Rejected, ServerUnavailable
 from signalbeam.agent.clock import ClockWatch, steady
 from signalbeam.agent.collectors import Collector
 from signalbeam.agent.config import AgentSettings
@@ -67,6 +68,7 @@ class Agent:
         self.store = StateStore(settings.state_dir)
         self.collector = Collector()
         self.reconciler: Reconciler = reconciler or NullReconciler()
+        self.applier = Applier(self.reconciler, self._reported_changed)
         self.watcher = Watcher(
             self.client, self.known_generation, self._wake_now, settings.watch_timeout
         )
@@ -74,7 +76,6 @@ class Agent:
         self.backoff = Backoff()
         self.clock = ClockWatch()
         self.desired: DesiredState | None = load_desired(settings.state_dir)
-        self.reported = ReportedState()
         self.exit_code = 0
         self._facts_sent: Facts | None = None
         self._retry_at = 0.0
@@ -90,6 +91,11 @@ class Agent:
     def status(self) -> AgentStatus:
         """The persisted status record (shortcut)."""
         return self.store.status
+
+    @property
+    def reported(self) -> ReportedState:
+        """What this agent last said runs (shortcut)."""
+        return self.applier.reported
 
     def known_generation(self) -> int:
         """The desired generation this agent holds (-1 for none yet)."""
@@ -115,9 +121,11 @@ class Agent:
         await self._start()
         syncing = self._spawn(self._sync_loop(), "signalbeam-agent sync")
         watching = self._spawn(self.watcher.run(), "signalbeam-agent watch")
+        applying = self._spawn(self.applier.run(), "signalbeam-agent apply")
         syncing.add_done_callback(lambda _task: self.stop())
         await self._stop.wait()
         watching.cancel()
+        applying.cancel()
         # Let a sync in flight finish so its sample is either stored or queued, not lost.
         _done, pending = await asyncio.wait({syncing}, timeout=STOP_GRACE_SECONDS)
         for task in pending:
@@ -125,7 +133,7 @@ class Agent:
                 "a sync was still running %g s after stop; abandoning it", STOP_GRACE_SECONDS
             )
             task.cancel()
-        await asyncio.gather(syncing, watching, return_exceptions=True)
+        await asyncio.gather(syncing, watching, applying, return_exceptions=True)
         await self._shutdown()
         return self.exit_code
 
@@ -150,7 +158,8 @@ class Agent:
         )
         if self.desired is not None:
             log.info("resuming desired state generation %d kept on disk", self.desired.generation)
-            await self._reconcile(self.desired)
+            self.status.desired_generation = self.desired.generation
+            self.applier.want(self.desired)
         await self._event(
             "agent.started",
             f"agent {__version__} started (pid {os.getpid()})",
@@ -168,6 +177,7 @@ class Agent:
         status.running, status.stopped_at = False, now()
         self.store.save_status()
         await self.client.aclose()
+        await self.reconciler.close()
         await asyncio.to_thread(self.outbox.close)
         log.info("signalbeam-agent stopped")
 
@@ -202,6 +212,7 @@ class Agent:
 
     async def _sync(self, heartbeat: Heartbeat) -> None:
         facts = await self.collector.facts()
+        await self.applier.refresh()
         request = SyncRequest(
             heartbeat=heartbeat,
             facts=None if facts == self._facts_sent else facts,
@@ -333,22 +344,24 @@ class Agent:
                 f"desired state generation {desired.generation} received",
                 {"generation": desired.generation},
             )
-        before = self.reported
-        await self._reconcile(desired)
-        if self.reported != before:
-            # Report the outcome now rather than an interval later: rollouts wait for it.
-            self._wake.set()
-
-    async def _reconcile(self, desired: DesiredState) -> None:
         self.status.desired_generation = desired.generation
-        try:
-            reported = await self.reconciler.apply(desired.generation, desired.spec)
-        except Exception as err:  # a reconciler's failure is reported, never fatal
-            reason = one_line(f"{type(err).__name__}: {err}", 2000)
-            log.error("applying desired state generation %d failed: %s", desired.generation, reason)
-            reported = ReportedState(generation=desired.generation, status="failed", reason=reason)
-        self.reported = reported
-        self.status.reported = reported
+        self.applier.want(desired)
+
+    async def _reported_changed(self, before: ReportedState, after: ReportedState) -> None:
+        if after != self.status.reported:
+            self.status.reported = after
+            self.store.save_status()
+        if (before.status, before.generation, before.reason) == (
+            after.status,
+            after.generation,
+            after.reason,
+        ):
+            return
+        # Report the outcome now rather than an interval later: rollouts wait for it.
+        self._wake.set()
+        event = outcome_event(before, after)
+        if event is not None:
+            await self._event(*event)
 
     async def _flush(self) -> None:
         try:
@@ -381,3 +394,32 @@ class Agent:
             f"system clock jumped {direction} by {abs(jump):.0f} s",
             {"seconds": round(jump, 1)},
         )
+
+
+def outcome_event(
+    before: ReportedState, after: ReportedState
+) -> tuple[str, str, dict[str, Any]] | None:
+    """The activity-log entry for a change of reported status, if it deserves one."""
+    running = f"{after.bundle}@{after.version}" if after.bundle else "nothing"
+    data: dict[str, Any] = {
+        "generation": after.generation,
+        "bundle": after.bundle,
+        "version": after.version,
+    }
+    if after.status == "failed":
+        return (
+            "agent.update_failed",
+            f"update failed: {after.reason}",
+            {**data, "reason": after.reason},
+        )
+    if after.status == "running" and before.status != "running":
+        if before.status == "degraded":
+            return "agent.recovered", f"{running} is healthy again", data
+        return "agent.update_applied", f"{running} is running and healthy", data
+    if after.status == "degraded":
+        return (
+            "agent.degraded",
+            f"{running} is degraded: {after.reason}",
+            {**data, "reason": after.reason},
+        )
+    return None

@@ -17,6 +17,7 @@ import typer
 
 from signalbeam import __version__
 from signalbeam.agent import status as status_view
+from signalbeam.agent.bundles import bundle_reconciler
 from signalbeam.agent.client import Rejected, ServerUnavailable
 from signalbeam.agent.config import AgentSettings, ConfigError, load
 from signalbeam.agent.identity import IdentityError, ensure_state_dir, load_identity
@@ -200,7 +201,7 @@ def run_command(
         fail(str(err), EXIT_USAGE)
     try:
         with single_instance(config.state_dir):
-            agent = Agent(config, identity)
+            agent = Agent(config, identity, bundle_reconciler(config, identity.device_id))
             code = asyncio.run(agent.run())
     except (OSError, sqlite3.Error) as err:
         # Without a usable state dir nothing can be kept; exit and let systemd try again.

@@ -18,6 +18,14 @@ class Reconciler(Protocol):
         """
         ...
 
+    async def report(self) -> ReportedState | None:
+        """What runs right now, between applies (a crash loop shows up here); None: unchanged."""
+        ...
+
+    async def close(self) -> None:
+        """Release resources; what runs keeps running."""
+        ...
+
 
 class NullReconciler:
     """Runs nothing: reports every generation as applied with status `idle`."""
@@ -25,3 +33,10 @@ class NullReconciler:
     async def apply(self, generation: int, spec: dict[str, Any]) -> ReportedState:
         """Accept the desired state as is."""
         return ReportedState(generation=max(0, generation), status="idle")
+
+    async def report(self) -> ReportedState | None:
+        """Nothing runs, so nothing changes."""
+        return None
+
+    async def close(self) -> None:
+        """Nothing to release."""

@@ -1,0 +1,79 @@
+"""What the bundle reconciler remembers across restarts: the last good version and a failure."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from signalbeam.agent.identity import ensure_state_dir, read_json, write_json
+from signalbeam.domain.errors import InvalidInput
+from signalbeam.protocol.bundle_v1 import BundleSpec, parse_bundle
+
+log = logging.getLogger(__name__)
+BUNDLE_STATE_FILE = "bundles.json"
+
+
+@dataclass(frozen=True)
+class Good:
+    """A bundle version that ran healthy on this device: where a rollback goes."""
+
+    bundle: BundleSpec
+    digest: str
+
+
+@dataclass(frozen=True)
+class Failure:
+    """The desired generation that could not be applied, and why."""
+
+    generation: int
+    digest: str
+    reason: str
+    retryable: bool = False
+
+
+class BundleMemory:
+    """`bundles.json` in the state dir; a damaged file is ignored with one log line."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.path = state_dir / BUNDLE_STATE_FILE
+        self.last_good: Good | None = None
+        self.failure: Failure | None = None
+        self._load(read_json(self.path))
+
+    def _load(self, data: Any) -> None:
+        if not isinstance(data, dict):
+            return
+        try:
+            good = data.get("last_good")
+            if good is not None:
+                self.last_good = Good(parse_bundle(good["bundle"]), str(good["digest"]))
+            failure = data.get("failure")
+            if failure is not None:
+                self.failure = Failure(**failure)
+        except (InvalidInput, KeyError, TypeError) as err:
+            log.warning("ignoring damaged %s (%s); it will be rewritten", self.path, err)
+
+    def succeeded(self, bundle: BundleSpec, digest: str) -> None:
+        """`bundle` runs healthy: it is the new rollback target and no failure stands."""
+        self.last_good, self.failure = Good(bundle, digest), None
+        self._save()
+
+    def failed(self, failure: Failure) -> None:
+        """Remember a failed generation so a restart does not try it again."""
+        self.failure = failure
+        self._save()
+
+    def _save(self) -> None:
+        good = self.last_good
+        value = {
+            "last_good": {"bundle": good.bundle.canonical(), "digest": good.digest}
+            if good
+            else None,
+            "failure": asdict(self.failure) if self.failure else None,
+        }
+        try:
+            write_json(ensure_state_dir(self.path.parent) / self.path.name, value)
+        except OSError as err:
+            log.error("cannot write %s (%s); a restart may retry a failed version", self.path, err)

@@ -1,0 +1,313 @@
+"""The bundle reconciler: run the desired bundle, health-gated, and roll back on its own.
+
+Each new desired generation is planned (`domain.reconcile.plan`) against what the drivers
+observe, carried out, and gated on every unit's health check. When the new version does
+not become healthy the device goes back to its last good version and reports `failed` with
+the reason. Between generations, `report()` observes the units so a crash loop after a
+successful update shows up as `degraded`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from signalbeam.agent.bundle_state import BundleMemory, Failure
+from signalbeam.agent.config import AgentSettings
+from signalbeam.agent.health import HealthGate
+from signalbeam.agent.units import EngineUnavailable, UnitDriver, UnitError, UnitState, UnitStatus
+from signalbeam.domain.errors import InvalidInput
+from signalbeam.domain.model import ApplyStatus
+from signalbeam.domain.reconcile import Action, Observed, Step, Wanted, plan
+from signalbeam.protocol.bundle_v1 import (
+    AppSpec,
+    BundleSpec,
+    ContainerSpec,
+    UnitSpec,
+    parse_bundle,
+    unit_fingerprint,
+)
+from signalbeam.protocol.device_v1 import ReportedItem, ReportedState
+
+log = logging.getLogger(__name__)
+AnyDriver = UnitDriver[Any]
+
+
+@dataclass(frozen=True)
+class Desired:
+    """A desired-state document, checked: the bundle and the digest the server gave it."""
+
+    bundle: BundleSpec
+    digest: str
+
+
+def read_desired(spec: dict[str, Any]) -> Desired:
+    """Decode `{"kind": "bundle", "digest": ..., "bundle": {...}}`, refusing anything else."""
+    if spec.get("kind") != "bundle" or not isinstance(spec.get("bundle"), dict):
+        raise UnitError("the desired state is not a bundle document; update the agent")
+    try:
+        bundle = parse_bundle(spec["bundle"])
+    except InvalidInput as err:
+        raise UnitError(f"the desired bundle is not valid for this agent: {err.detail}") from err
+    digest = bundle.digest()
+    if spec.get("digest") != digest:
+        raise UnitError(
+            f"desired bundle digest mismatch: the server said {spec.get('digest')}, "
+            f"the document hashes to {digest}; refusing to run it"
+        )
+    return Desired(bundle, digest)
+
+
+class Drivers:
+    """The drivers by kind; the container driver is optional (no engine on this device)."""
+
+    def __init__(self, containers: UnitDriver[ContainerSpec], apps: UnitDriver[AppSpec]) -> None:
+        self.containers = containers
+        self.apps = apps
+
+    def of(self, kind: str) -> AnyDriver:
+        return self.containers if kind == "container" else self.apps
+
+    async def observe(self, *, need_containers: bool) -> list[UnitStatus]:
+        """Every managed unit; containers only count when an engine answers."""
+        units = list(await self.apps.observe())
+        try:
+            units += await self.containers.observe()
+        except EngineUnavailable as err:
+            if need_containers:
+                raise UnitError(f"this bundle needs a container engine, but {err.reason}") from err
+        return units
+
+    async def gc(self, keep: set[str]) -> None:
+        """Drop downloaded and unpacked app versions not in `keep`; a failure costs a log line."""
+        gc = getattr(self.apps, "gc", None)
+        if gc is None:
+            return
+        try:
+            await gc(keep)
+        except (OSError, UnitError) as err:
+            log.warning("could not clean up old app versions: %s", err)
+
+    async def close(self) -> None:
+        await asyncio.gather(self.containers.close(), self.apps.close(), return_exceptions=True)
+
+
+class BundleReconciler:
+    """Implements the agent's `Reconciler` for bundle documents."""
+
+    def __init__(self, state_dir: Path, drivers: Drivers) -> None:
+        self.drivers = drivers
+        self.memory = BundleMemory(state_dir)
+        self.http = httpx.AsyncClient(trust_env=False)
+        self.generation = 0
+        self.desired: Desired | None = None
+
+    async def apply(self, generation: int, spec: dict[str, Any]) -> ReportedState:
+        """Converge on the desired bundle; on failure roll back and say why."""
+        self.generation = max(0, generation)
+        if not spec:
+            return await self.report()
+        try:
+            desired = read_desired(spec)
+        except UnitError as err:
+            self.memory.failed(Failure(self.generation, "", err.reason, err.transient))
+            return await self.report()
+        self.desired = desired
+        failure = self.memory.failure
+        if failure is not None and (failure.generation, failure.digest) == (
+            self.generation,
+            desired.digest,
+        ):
+            # Tried and rolled back before a restart: running it again would fail again.
+            log.info("generation %d failed before; keeping the last good version", generation)
+            await self._keep_last_good()
+            return await self.report()
+        return await self._update(desired)
+
+    async def _update(self, desired: Desired) -> ReportedState:
+        bundle = desired.bundle
+        log.info("applying %s (%s)", bundle.ref, desired.digest[:19])
+        try:
+            await self.converge(bundle)
+        except UnitError as err:
+            await self._roll_back(desired, err)
+            return await self.report()
+        previous = self.memory.last_good
+        self.memory.succeeded(bundle, desired.digest)
+        log.info("%s is running and healthy", bundle.ref)
+        # Keep the files of this version and the one before, so going back is a switch.
+        kept = [bundle, previous.bundle] if previous else [bundle]
+        await self.drivers.gc({app.artifact.sha256 for b in kept for app in b.apps})
+        return await self.report()
+
+    async def converge(self, bundle: BundleSpec) -> None:
+        """Plan against what runs and carry the plan out; raise `UnitError` on the first failure."""
+        units = {unit.name: unit for unit in bundle.units}
+        observed = await self.drivers.observe(need_containers=bool(bundle.containers))
+        actions = plan(
+            [Wanted(u.kind, u.name, unit_fingerprint(u)) for u in bundle.units],
+            [Observed(s.kind, s.name, s.fingerprint, s.state.value) for s in observed],
+        )
+        checks = [a for a in actions if a.step is Step.CHECK]
+        first = actions.index(checks[0]) if checks else len(actions)
+        for action in actions[:first]:
+            await self._do(action, units, bundle.ref)
+        await self._gate([units[a.name] for a in checks])
+        for action in actions[first + len(checks) :]:
+            await self._do(action, units, bundle.ref)
+
+    async def _do(self, action: Action, units: dict[str, UnitSpec], ref: str) -> None:
+        log.info("%s: %s", ref, action)
+        driver = self.drivers.of(action.kind)
+        if action.step is Step.STOP:
+            await driver.stop(action.name)
+            return
+        unit = units[action.name]
+        if action.step is Step.PREPARE:
+            await driver.prepare(unit)
+        else:
+            await driver.start(unit, unit_fingerprint(unit), ref)
+
+    async def _gate(self, units: list[UnitSpec]) -> None:
+        gates = [
+            HealthGate(unit, self.drivers.of(unit.kind), self._finder(unit), self.http)
+            for unit in units
+        ]
+        results = await asyncio.gather(*(gate.wait() for gate in gates), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+
+    def _finder(self, unit: UnitSpec) -> Any:
+        driver = self.drivers.of(unit.kind)
+
+        async def find() -> UnitStatus | None:
+            return next((s for s in await driver.observe() if s.name == unit.name), None)
+
+        return find
+
+    async def _roll_back(self, desired: Desired, err: UnitError) -> None:
+        bundle = desired.bundle
+        reason = f"{bundle.ref} failed: {err.reason}"
+        good = self.memory.last_good
+        if good is not None and good.digest != desired.digest:
+            log.warning("%s; rolling back to %s", reason, good.bundle.ref)
+            try:
+                await self.converge(good.bundle)
+                reason += f"; rolled back to {good.bundle.ref}"
+            except UnitError as again:
+                reason += f"; rolling back to {good.bundle.ref} failed too: {again.reason}"
+        elif good is None:
+            # Nothing good to go back to: stop what the failed version started.
+            log.warning("%s; no earlier version to go back to, stopping its units", reason)
+            await self._stop_all(bundle)
+            reason += "; no earlier version to roll back to, so its units were stopped"
+        log.error("%s", reason)
+        self.memory.failed(Failure(self.generation, desired.digest, reason, err.transient))
+
+    async def _stop_all(self, bundle: BundleSpec) -> None:
+        for unit in bundle.units:
+            try:
+                await self.drivers.of(unit.kind).stop(unit.name)
+            except UnitError as err:
+                log.warning("could not stop %s %s: %s", unit.kind, unit.name, err.reason)
+
+    async def _keep_last_good(self) -> None:
+        good = self.memory.last_good
+        if good is None:
+            return
+        try:
+            await self.converge(good.bundle)
+        except UnitError as err:
+            log.error("the last good version %s does not run: %s", good.bundle.ref, err.reason)
+
+    async def report(self) -> ReportedState:
+        """What runs now, and how it compares with the desired bundle."""
+        good = self.memory.last_good
+        failure = self.memory.failure
+        running = good.bundle if good else None
+        trouble: str | None = None
+        try:
+            observed = await self.drivers.observe(need_containers=False)
+        except UnitError as err:
+            observed, trouble = [], err.reason
+        items = [_item(s) for s in observed]
+        state = ReportedState(
+            generation=self.generation,
+            bundle=running.name if running else None,
+            version=running.version if running else None,
+            digest=good.digest if good else None,
+            items=items,
+        )
+        if failure is not None and failure.generation == self.generation:
+            return state.model_copy(
+                update={
+                    "status": ApplyStatus.FAILED.value,
+                    "reason": failure.reason,
+                    "retryable": failure.retryable,
+                }
+            )
+        if running is None:
+            return state
+        problem = trouble or _degraded(running, observed)
+        status = ApplyStatus.DEGRADED if problem else ApplyStatus.RUNNING
+        return state.model_copy(update={"status": status.value, "reason": problem})
+
+    async def close(self) -> None:
+        """Stop talking to drivers; running units keep running."""
+        await self.drivers.close()
+        await self.http.aclose()
+
+
+def _item(status: UnitStatus) -> ReportedItem:
+    return ReportedItem(
+        kind=status.kind,
+        name=status.name,
+        state=status.state.value,
+        healthy=status.state is UnitState.RUNNING,
+        since=status.since,
+        exit_code=status.exit_code,
+        restart_count=status.restart_count,
+        image=status.image,
+        image_digest=status.image_digest,
+        artifact_sha256=status.artifact_sha256,
+        bundle=status.bundle,
+        last_error=status.last_error,
+    )
+
+
+def _degraded(bundle: BundleSpec, observed: list[UnitStatus]) -> str | None:
+    """A reason when a unit of the running bundle is not running, else None."""
+    found = {(s.kind, s.name): s for s in observed}
+    problems = []
+    for unit in bundle.units:
+        status = found.get((unit.kind, unit.name))
+        if status is None:
+            problems.append(f"{unit.kind} {unit.name} is missing")
+        elif status.state is not UnitState.RUNNING:
+            problems.append(_trouble(status))
+    return "; ".join(problems) or None
+
+
+def _trouble(status: UnitStatus) -> str:
+    text = f"{status.kind} {status.name} is {status.state.value}"
+    if status.exit_code is not None:
+        text += f" (exit code {status.exit_code}, {status.restart_count} restarts)"
+    return text + (f": {status.last_error}" if status.last_error else "")
+
+
+def bundle_reconciler(settings: AgentSettings, owner: str) -> BundleReconciler:
+    """The reconciler a real agent runs: containers through the engine API, native apps."""
+    from signalbeam.agent.apps import AppDriver
+    from signalbeam.agent.containers import ContainerDriver
+
+    drivers = Drivers(
+        ContainerDriver(owner, settings.container_socket),
+        AppDriver(settings.state_dir / "apps", owner),
+    )
+    return BundleReconciler(settings.state_dir, drivers)

@@ -1,0 +1,142 @@
+"""A real agent runs native-app bundles: update, self-heal, refuse bad bytes, roll back."""
+
+from __future__ import annotations
+
+import socket
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.agent.bundle_support import (
+    ArtifactServer,
+    app_bundle,
+    app_tarball,
+    assign,
+    push,
+    reported,
+    serve_artifacts,
+    wait_reported,
+)
+from tests.agent.support import Admin, AgentProcess, Agents, agent_env, register, wait_until
+from tests.components import free_port
+from tests.conftest import LiveServer
+
+
+@pytest.fixture
+def artifacts() -> Iterator[ArtifactServer]:
+    """Artifacts over real HTTP on loopback."""
+    yield from serve_artifacts()
+
+
+def answer(port: int) -> str:
+    """What the relay app on `port` says, or "" when nothing listens."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as conn:
+            return conn.recv(100).decode()
+    except OSError:
+        return ""
+
+
+def start_agent(
+    server: LiveServer, admin: Admin, agents: Agents, tmp_path: Path, device_id: str, **env: str
+) -> AgentProcess:
+    state = tmp_path / device_id
+    done = register(
+        state, admin.enrollment_token(), "--server", server.url, "--device-id", device_id
+    )
+    assert done.returncode == 0, done.stderr
+    return agents.start(state, agent_env(**env))
+
+
+def relay(version: str, artifacts: ArtifactServer, port: int, flag: Path, **kw: Any) -> Any:
+    bundle = app_bundle(
+        version, artifacts.add(f"relay-{version}.tar.gz", app_tarball(version)), port, flag, **kw
+    )
+    bundle["apps"][0]["command"][0] = sys.executable
+    return bundle
+
+
+def test_native_app_updates_self_heals_and_rolls_back(
+    fast_server: LiveServer, admin: Admin, agents: Agents, artifacts: ArtifactServer, tmp_path: Path
+) -> None:
+    agent = start_agent(fast_server, admin, agents, tmp_path, "relay-1")
+    port, flag = free_port(), tmp_path / "flag"
+    flag.touch()
+    try:
+        for version in ("1.0.0", "1.1.0"):
+            push(admin, relay(version, artifacts, port, flag))
+            assign(admin, f"relay@{version}", devices=["relay-1"])
+            running = wait_reported(admin, "relay-1", "running", version)
+            assert answer(port) == version
+            [item] = running["items"]
+            assert (item["name"], item["state"], item["healthy"]) == (
+                "relay-controller",
+                "running",
+                True,
+            )
+
+        # The app crashes after the update: restarted with backoff, and the device says so.
+        flag.unlink()
+        degraded = wait_reported(admin, "relay-1", "degraded", "1.1.0")
+        assert "relay-controller" in degraded["reason"]
+        flag.touch()
+        wait_reported(admin, "relay-1", "running", "1.1.0")
+
+        # 1.2.0 never passes its health check: the device goes back to 1.1.0 on its own.
+        broken = relay("1.2.0", artifacts, port, flag, health_port=free_port())
+        push(admin, broken)
+        assign(admin, "relay@1.2.0", devices=["relay-1"])
+        failed = wait_reported(admin, "relay-1", "failed", "1.1.0")
+        assert "relay@1.2.0 failed: health check failed" in failed["reason"]
+        assert "rolled back to relay@1.1.0" in failed["reason"]
+        assert answer(port) == "1.1.0"
+        events = [e for e in admin.events("relay-1") if e["type"] == "agent.update_failed"]
+        assert events and "rolled back to relay@1.1.0" in events[-1]["message"]
+    finally:
+        assert agent.alive(), agent.log()
+
+
+def test_tampered_artifact_never_runs(
+    fast_server: LiveServer, admin: Admin, agents: Agents, artifacts: ArtifactServer, tmp_path: Path
+) -> None:
+    start_agent(fast_server, admin, agents, tmp_path, "relay-2")
+    port, flag = free_port(), tmp_path / "flag"
+    flag.touch()
+    push(admin, relay("1.0.0", artifacts, port, flag))
+    assign(admin, "relay@1.0.0", devices=["relay-2"])
+    wait_reported(admin, "relay-2", "running", "1.0.0")
+
+    # The bytes at the URL are not the ones the bundle pins.
+    bad = relay("2.0.0", artifacts, free_port(), flag)
+    artifacts.files["/relay-2.0.0.tar.gz"] = app_tarball("evil")
+    push(admin, bad)
+    assign(admin, "relay@2.0.0", devices=["relay-2"])
+    failed = wait_reported(admin, "relay-2", "failed", "1.0.0")
+    assert "artifact sha256 mismatch" in failed["reason"]
+    assert answer(port) == "1.0.0"
+    assert not any("evil" in str(item) for item in failed["items"])
+
+
+def test_container_bundle_on_a_device_without_an_engine_says_so(
+    fast_server: LiveServer, admin: Admin, agents: Agents, tmp_path: Path
+) -> None:
+    socket_path = tmp_path / "no-engine.sock"
+    start_agent(
+        fast_server, admin, agents, tmp_path, "bare-1", container_socket=f"unix://{socket_path}"
+    )
+    push(
+        admin,
+        {"name": "web", "version": "1.0.0", "containers": [{"name": "web", "image": "busybox:1"}]},
+    )
+    assign(admin, "web@1.0.0", devices=["bare-1"])
+
+    def failed() -> dict[str, Any] | None:
+        now = reported(admin, "bare-1")
+        return now if now.get("status") == "failed" else None
+
+    reason = wait_until(failed, 60, "bare-1 to report failure")["reason"]
+    assert "needs a container engine" in reason and str(socket_path) in reason
+    assert "Traceback" not in reason
