@@ -22,10 +22,9 @@ from signalbeam.agent.apps import (
     AppDriver,
     AppRecord,
     AppSettings,
-    RestartPolicy,
     process_start_time,
 )
-from signalbeam.agent.units import UnitError, UnitState, UnitStatus
+from signalbeam.agent.units import RestartPolicy, UnitError, UnitState, UnitStatus
 from signalbeam.protocol.bundle_v1 import AppSpec, unit_fingerprint
 from tests.agent.test_artifacts import ArtifactServer, artifact_server
 from tests.components import free_port

@@ -29,7 +29,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from signalbeam.agent.artifacts import ArtifactCache, unpack
-from signalbeam.agent.units import UnitError, UnitState, UnitStatus
+from signalbeam.agent.units import RestartPolicy, UnitError, UnitState, UnitStatus
 from signalbeam.protocol.bundle_v1 import AppSpec
 
 log = logging.getLogger(__name__)
@@ -56,23 +56,10 @@ def now() -> datetime:
 
 
 @dataclass(frozen=True)
-class RestartPolicy:
-    """Backoff between restarts of a crashing app: doubling to a cap, reset once it stays up."""
-
-    base: float = 1.0
-    cap: float = 60.0
-    stable_after: float = 60.0
-
-    def delay(self, attempt: int) -> float:
-        """Seconds to wait before restart number `attempt` (0-based) of a crash loop."""
-        return min(self.cap, self.base * 2.0 ** min(attempt, 62))
-
-
-@dataclass(frozen=True)
 class AppSettings:
     """How the driver supervises: restarts, stop grace, polling, log rotation."""
 
-    restart: RestartPolicy = RestartPolicy()
+    restart: RestartPolicy = field(default_factory=RestartPolicy)
     stop_timeout: float = 10.0
     poll_interval: float = 1.0
     log_max_bytes: int = 1 << 20

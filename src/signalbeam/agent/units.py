@@ -20,6 +20,19 @@ class UnitState(StrEnum):
     MISSING = "missing"
 
 
+@dataclass(frozen=True)
+class RestartPolicy:
+    """Backoff between restarts of a crashing app: doubling to a cap, reset once it stays up."""
+
+    base: float = 1.0
+    cap: float = 60.0
+    stable_after: float = 60.0
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait before restart number `attempt` (0-based) of a crash loop."""
+        return min(self.cap, self.base * 2.0 ** min(attempt, 62))
+
+
 class UnitError(Exception):
     """A driver failure with a reason a person can act on.
 
