@@ -115,3 +115,9 @@ def test_canonical_form_round_trips() -> None:
     bundle = parse_bundle(example())
     again = parse_bundle(bundle.canonical())
     assert again == bundle and again.digest() == bundle.digest()
+
+
+def test_a_yaml_number_where_text_belongs_says_to_quote_it() -> None:
+    with pytest.raises(InvalidInput) as caught:
+        parse_bundle({"name": "x", "version": 1.0, "apps": []})
+    assert "version: 1.0 is a number here; quote it to make it text" in caught.value.detail

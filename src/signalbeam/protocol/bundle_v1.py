@@ -273,6 +273,9 @@ def _message(error: Mapping[str, Any]) -> str:
         return "required"
     if kind == "extra_forbidden":
         return "unknown key (check the spelling; unknown keys are not ignored)"
+    if kind == "string_type" and isinstance(error.get("input"), int | float):
+        # YAML reads `version: 1.0` or `LOG_LEVEL: 2` as numbers.
+        return f"{error.get('input')!r} is a number here; quote it to make it text"
     if kind == "string_pattern_mismatch":
         return f"{error.get('input')!r} is not valid here ({_pattern_hint(error)})"
     message = str(error.get("msg", "invalid"))
