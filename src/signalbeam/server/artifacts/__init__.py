@@ -1,0 +1,1 @@
+"""Artifact blobs: content-addressed storage behind a small interface, and byte ranges."""
