@@ -68,6 +68,35 @@ async def test_watch_wakes_on_desired_state_change(
     assert events[0]["message"] == "desired state: demo@1.0.0 (generation 1)"
 
 
+async def test_watch_brings_the_new_desired_state_when_asked(
+    client: httpx.AsyncClient, anon: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    credential = await new_device(client, anon, "pi")
+    held = asyncio.create_task(
+        anon.get(
+            "/api/device/v1/watch",
+            params={"generation": 0, "timeout": 30, "with_desired": "true"},
+            headers=auth(credential),
+        )
+    )
+    while runtime.watchers.watching == 0:  # noqa: ASYNC110 - waits for the request to be held
+        await asyncio.sleep(0.01)
+    await set_desired(runtime, ADMIN, ["pi"], {"bundle": "demo@2.0.0"}, "desired: demo@2.0.0")
+    answer = (await asyncio.wait_for(held, 10)).json()
+    assert answer == {
+        "status": "changed",
+        "generation": 1,
+        "desired": {"generation": 1, "spec": {"bundle": "demo@2.0.0"}},
+    }
+    # Already behind when it asks: no wake-up carried a spec, so the agent syncs for it.
+    behind = await anon.get(
+        "/api/device/v1/watch",
+        params={"generation": 0, "with_desired": "true"},
+        headers=auth(credential),
+    )
+    assert behind.json() == {"status": "changed", "generation": 1}
+
+
 async def test_watch_validation(client: httpx.AsyncClient, anon: httpx.AsyncClient) -> None:
     credential = await new_device(client, anon, "pi")
     too_long = await anon.get(

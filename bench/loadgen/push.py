@@ -36,6 +36,7 @@ class Push:
     # Thousands of simultaneous connects would overflow the server's listen backlog.
     connecting: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(256))
     early: int = 0
+    inline: int = 0  # devices that got the desired state in the watch answer itself
     wake: LatencyRecorder = field(default_factory=LatencyRecorder)
     fetch: LatencyRecorder = field(default_factory=LatencyRecorder)
     errors: Tally = field(default_factory=Tally)
@@ -65,9 +66,11 @@ async def probe(target: Target, admin_token: str) -> str | None:
     return None
 
 
-async def _hold_watch(target: Target, device_id: str, credential: str, push: Push) -> bool:
-    """Hold a watch until it answers `changed`; True when that came after the push was sent."""
-    path = f"/api/device/v1/watch?generation=0&timeout={WATCH_TIMEOUT}"
+async def _hold_watch(
+    target: Target, device_id: str, credential: str, push: Push
+) -> tuple[bool, bool]:
+    """Hold a watch until it answers `changed`: (after the push was sent, desired state inline)."""
+    path = f"/api/device/v1/watch?generation=0&timeout={WATCH_TIMEOUT}&with_desired=true"
     request = build_request(target, "GET", path, headers={"Authorization": f"Bearer {credential}"})
     try:
         async with push.connecting:
@@ -81,15 +84,18 @@ async def _hold_watch(target: Target, device_id: str, credential: str, push: Pus
             status, body = await connection.request(request)
             if status != 200:
                 raise HttpError(f"watch answered HTTP {status}")
-            if orjson.loads(body)["status"] == "changed":
-                return push.sent_at is not None
+            answer = orjson.loads(body)
+            if answer["status"] == "changed":
+                # The answer may carry the new desired state: fetched in the same round trip.
+                inline = bool((answer.get("desired") or {}).get("generation", 0))
+                return push.sent_at is not None, inline
     finally:
         connection.close()
 
 
 async def _device(target: Target, device_id: str, credential: str, push: Push) -> None:
     try:
-        in_time = await _hold_watch(target, device_id, credential, push)
+        in_time, inline = await _hold_watch(target, device_id, credential, push)
     except (HttpError, OSError) as err:
         push.errors.failed(f"watch: {type(err).__name__}: {err}"[:80])
         return
@@ -97,6 +103,10 @@ async def _device(target: Target, device_id: str, credential: str, push: Push) -
         push.early += 1
         return
     push.wake.record(time.perf_counter() - push.sent_at)
+    if inline:
+        push.inline += 1
+        push.fetch.record(time.perf_counter() - push.sent_at)
+        return
     body = await timed(push.pool, push.requests.get(device_id, 0), push.errors)
     if body is not None and orjson.loads(body)["generation"] >= 1:
         push.fetch.record(time.perf_counter() - push.sent_at)
@@ -189,6 +199,7 @@ def _result(count: int, push: Push, post_seconds: float, phase: Phase, late: int
         "watching": push.held,
         "post_ms": round(post_seconds * 1000, 1),
         "fetched": fetched,
+        "fetched_in_watch_answer": push.inline,
         "missed": count - fetched,
         "late_after_deadline": late,
         "early_wakeups": push.early,

@@ -11,6 +11,7 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from signalbeam import __version__
+from signalbeam.agent.tls import verify_for
 from signalbeam.protocol.device_v1 import (
     EnrollRequest,
     EnrollResponse,
@@ -151,6 +152,7 @@ class DeviceClient:
             timeout=httpx.Timeout(10.0, read=request_seconds),
             limits=httpx.Limits(max_connections=4, max_keepalive_connections=2),
             follow_redirects=False,
+            verify=verify_for(self.server),
         )
 
     async def aclose(self) -> None:
@@ -171,7 +173,8 @@ class DeviceClient:
 
     async def watch(self, generation: int, timeout: float) -> WatchResponse:
         """Long-poll until the desired generation passes `generation`, or `timeout` seconds."""
-        params = {"generation": str(generation), "timeout": f"{timeout:g}"}
+        # with_desired: a `changed` answer brings the new desired state along (one round trip).
+        params = {"generation": str(generation), "timeout": f"{timeout:g}", "with_desired": "true"}
         return await self._call(
             "GET",
             "/api/device/v1/watch",

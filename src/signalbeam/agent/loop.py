@@ -70,7 +70,11 @@ class Agent:
         self.reconciler: Reconciler = reconciler or NullReconciler()
         self.applier = Applier(self.reconciler, self._reported_changed)
         self.watcher = Watcher(
-            self.client, self.known_generation, self._wake_now, settings.watch_timeout
+            self.client,
+            self.known_generation,
+            self._wake_now,
+            settings.watch_timeout,
+            take=self._take_watched,
         )
         self.interval = settings.interval
         self.backoff = Backoff()
@@ -334,6 +338,14 @@ class Agent:
         if desired is None:
             log.warning("the server said the desired state changed but sent none; ignoring it")
             return
+        await self._take(desired)
+
+    async def _take_watched(self, desired: DesiredState) -> None:
+        """A desired state that came with a watch answer; a sync may have brought it already."""
+        if desired.generation > self.known_generation():
+            await self._take(desired)
+
+    async def _take(self, desired: DesiredState) -> None:
         self.desired = desired
         self.store.save_desired(desired)
         if desired.generation > 0 or desired.spec:

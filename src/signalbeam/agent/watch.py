@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from signalbeam.agent.backoff import Backoff
 from signalbeam.agent.client import DeviceClient, Rejected, ServerUnavailable
 from signalbeam.agent.clock import steady
+from signalbeam.protocol.device_v1 import DesiredState
 
 log = logging.getLogger(__name__)
 # When the server has no watch endpoint, look again now and then (it may be upgraded).
@@ -26,10 +27,12 @@ class Watcher:
         known_generation: Callable[[], int],
         wake: Callable[[], None],
         timeout: float,
+        take: Callable[[DesiredState], Awaitable[None]] | None = None,
     ) -> None:
         self.client = client
         self.known_generation = known_generation
         self.wake = wake
+        self.take = take
         self.timeout = timeout
         self.online = asyncio.Event()
         self.synced = asyncio.Event()
@@ -67,6 +70,10 @@ class Watcher:
             log.info("watch: working again; desired-state changes arrive at once")
             self._last_problem = None
         if answer.status == "changed" and answer.generation > generation:
+            desired = answer.desired
+            if self.take is not None and desired is not None and desired.generation > generation:
+                # Act on it now; the sync that follows only reports.
+                await self.take(desired)
             return await self._changed(generation)
         if steady() - started < min(MIN_HELD_SECONDS, self.timeout):
             return max(MIN_HELD_SECONDS, self.backoff.next_delay())

@@ -49,6 +49,8 @@ class EnrollResponse(WireModel):
     server_keys: list[str] = []
     sync_interval_seconds: float
     rotated: bool
+    # The tenant's trust statement and its signatures (protocol/signing.py); devices pin it.
+    trust: dict[str, Any] | None = None
 
 
 class DiskUsage(WireModel):
@@ -184,3 +186,6 @@ class WatchResponse(WireModel):
 
     status: Literal["changed", "unchanged"]
     generation: int
+    # Only when the agent asked with `with_desired=true`: the new desired state itself, so a
+    # change reaches the device in one round trip (earlier agents did not ask).
+    desired: DesiredState | None = None

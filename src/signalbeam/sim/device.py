@@ -275,7 +275,9 @@ class VirtualDevice:
     def _take(self, answer: SyncResponse) -> None:
         if answer.status != "changed" or answer.desired is None:
             return
-        desired: DesiredState = answer.desired
+        self._take_desired(answer.desired)
+
+    def _take_desired(self, desired: DesiredState) -> None:
         self.generation = desired.generation
         self._desired_spec = desired.spec
         self._watched = max(self._watched, desired.generation)
@@ -315,7 +317,11 @@ class VirtualDevice:
         """One long-poll; False when it failed and the next should wait a little."""
         held = max(self.generation, self._watched)
         timeout = self.behaviour.watch_timeout
-        params = {"generation": held, "timeout": timeout}
+        params: dict[str, str | float] = {
+            "generation": held,
+            "timeout": timeout,
+            "with_desired": "true",
+        }
         try:
             response = await self._client.get(
                 WATCH_PATH,
@@ -337,6 +343,8 @@ class VirtualDevice:
         if answer.status == "changed" and answer.generation > held:
             self._watched = answer.generation
             self._stats.watch_wakeups += 1
+            if answer.desired is not None and answer.desired.generation > self.generation:
+                self._take_desired(answer.desired)  # as an agent does: act on it at once
             self._wake.set()
         return True
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, delete, exists, func, or_, select, true
+from sqlalchemy import ColumnElement, Select, delete, exists, func, or_, select, true, update
 
 from signalbeam.domain.selectors import Operator, Requirement, Selector
 from signalbeam.server.db.models import Device, DeviceLabel, GroupMember
@@ -18,6 +19,10 @@ SORT_COLUMNS = {
     "presence": Device.presence,
     "enrolled": Device.enrolled_at,
 }
+
+
+# Devices per UPDATE: well under SQLite's limit on bound parameters.
+ADVANCE_CHUNK = 2000
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,36 @@ class DeviceRepository(TenantRepository):
     async def get_many(self, device_ids: Sequence[str]) -> list[Device]:
         query = self._scoped().where(Device.device_id.in_(device_ids))
         return list(await self.session.scalars(query))
+
+    async def advance_desired(
+        self,
+        device_ids: Sequence[str],
+        spec: dict[str, Any],
+        bundle: str | None,
+        version: str | None,
+    ) -> list[tuple[int, str, int]]:
+        """Give devices a new desired state in one statement: (pk, device_id, new generation).
+
+        One UPDATE ... RETURNING instead of loading thousands of rows: an assignment to a
+        whole fleet is what makes a push fast or slow.
+        """
+        found: list[tuple[int, str, int]] = []
+        for start in range(0, len(device_ids), ADVANCE_CHUNK):
+            chunk = device_ids[start : start + ADVANCE_CHUNK]
+            statement = (
+                update(Device)
+                .where(Device.tenant_id == self.tenant_id, Device.device_id.in_(chunk))
+                .values(
+                    desired_generation=Device.desired_generation + 1,
+                    desired_state=spec,
+                    desired_bundle=bundle,
+                    desired_version=version,
+                )
+                .returning(Device.id, Device.device_id, Device.desired_generation)
+                .execution_options(synchronize_session=False)
+            )
+            found += [(r[0], r[1], r[2]) for r in await self.session.execute(statement)]
+        return found
 
     async def add(self, device: Device) -> Device:
         device.tenant_id = self.tenant_id

@@ -5,11 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from signalbeam.server.db.models import Event
 from signalbeam.server.repositories.base import TenantRepository
+
+# Rows per INSERT: 8 columns each, well under SQLite's limit on bound parameters.
+BULK_ROWS = 1000
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,23 @@ class EventQuery:
 
 class EventRepository(TenantRepository):
     """Events of one tenant; rows are only ever added."""
+
+    async def add_many_for_devices(self, rows: Sequence[dict[str, Any]]) -> dict[int, int]:
+        """Insert one plain event row per device in bulk: device pk -> event id.
+
+        Keyed by device rather than by position: asking for RETURNING in parameter order
+        makes SQLAlchemy insert row by row on SQLite, four times slower.
+        """
+        ids: dict[int, int] = {}
+        for start in range(0, len(rows), BULK_ROWS):
+            chunk = [
+                {**row, "tenant_id": self.tenant_id} for row in rows[start : start + BULK_ROWS]
+            ]
+            statement = insert(Event).returning(Event.device_pk, Event.id)
+            for device_pk, event_id in await self.session.execute(statement, chunk):
+                if device_pk is not None:
+                    ids[device_pk] = event_id
+        return ids
 
     def add(self, event: Event) -> Event:
         event.tenant_id = self.tenant_id

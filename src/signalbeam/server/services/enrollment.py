@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import update
+from sqlalchemy.exc import OperationalError
 
 from signalbeam.domain.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
 from signalbeam.domain.model import EventType, GroupKind, Presence, Role
@@ -16,6 +19,7 @@ from signalbeam.server.repositories import credentials
 from signalbeam.server.runtime import Runtime
 from signalbeam.server.security import DEVICE_CREDENTIAL_PREFIX, ENROLLMENT_TOKEN_PREFIX, new_secret
 from signalbeam.server.services.context import Actor, UnitOfWork
+from signalbeam.server.services.signing import current_trust
 
 
 @dataclass(frozen=True)
@@ -139,8 +143,26 @@ async def _consume(uow: UnitOfWork, token: EnrollmentToken) -> None:
         )
 
 
+LOCKED_RETRIES = 6
+
+
 async def enroll(runtime: Runtime, request: EnrollRequest) -> EnrollResponse:
-    """Register a device, or rotate its credential when its device_id is already known."""
+    """Register a device, or rotate its credential when its device_id is already known.
+
+    A whole fleet enrolling at once can outlast SQLite's busy timeout (one writer at a time);
+    the transaction rolled back entirely, so trying again after a short random pause is safe.
+    """
+    for attempt in range(LOCKED_RETRIES):
+        try:
+            return await _enroll(runtime, request)
+        except OperationalError as err:
+            if "database is locked" not in str(err) or attempt == LOCKED_RETRIES - 1:
+                raise
+            await asyncio.sleep(random.uniform(0.05, 0.25) * 2**attempt)
+    raise AssertionError("unreachable")
+
+
+async def _enroll(runtime: Runtime, request: EnrollRequest) -> EnrollResponse:
     now = datetime.now(UTC)
     async with runtime.sessions() as session:
         token = _check_usable(
@@ -149,6 +171,9 @@ async def enroll(runtime: Runtime, request: EnrollRequest) -> EnrollResponse:
     validate_labels(request.labels)
     actor = Actor(token.tenant_id, "device", request.device_id)
     credential = new_secret(DEVICE_CREDENTIAL_PREFIX)
+    # Read (or, the first time, create) the trust set outside the enrollment's write
+    # transaction: SQLite has one writer, and a burst of enrollments must not queue on it.
+    trust = await current_trust(runtime, actor)
     async with runtime.unit_of_work(actor) as uow:
         await _consume(uow, token)
         device = await uow.devices.get(request.device_id)
@@ -170,6 +195,7 @@ async def enroll(runtime: Runtime, request: EnrollRequest) -> EnrollResponse:
         credential=credential,
         sync_interval_seconds=runtime.settings.sync_interval.total_seconds(),
         rotated=rotated,
+        trust=trust.document(),
     )
 
 

@@ -77,10 +77,20 @@ async def sync(
 
 
 async def watch(
-    runtime: Runtime, device: DevicePrincipal, generation: int, timeout: float
+    runtime: Runtime,
+    device: DevicePrincipal,
+    generation: int,
+    timeout: float,
+    *,
+    with_desired: bool = False,
 ) -> WatchResponse:
-    """Answer as soon as the device's desired generation passes `generation`, or at timeout."""
+    """Answer as soon as the device's desired generation passes `generation`, or at timeout.
+
+    With `with_desired`, a wake-up that carried the new desired state hands it over at once,
+    so the device needs no second request to learn what to run.
+    """
     wake = runtime.watchers.register(device.pk)
+    spec = None
     try:
         # Register before reading, so a change committed in between still wakes us.
         current = await _desired_generation(runtime, device.pk)
@@ -88,11 +98,19 @@ async def watch(
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), timeout)
             # The notifier says which generation woke us; no need to ask the database again.
-            current = max(current, runtime.watchers.generation(device.pk))
+            announced = runtime.watchers.generation(device.pk)
+            if announced >= current:
+                current, spec = announced, runtime.watchers.spec(device.pk)
     finally:
         runtime.watchers.release(device.pk, wake)
+    changed = current > generation
+    desired = (
+        DesiredState(generation=current, spec=spec)
+        if with_desired and changed and spec is not None
+        else None
+    )
     return WatchResponse(
-        status="changed" if current > generation else "unchanged", generation=current
+        status="changed" if changed else "unchanged", generation=current, desired=desired
     )
 
 

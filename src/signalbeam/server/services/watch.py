@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Mapping
+from typing import Any
 
 
 class DesiredStateWatchers:
@@ -13,6 +14,8 @@ class DesiredStateWatchers:
     def __init__(self) -> None:
         self._waiters: dict[int, set[asyncio.Event]] = defaultdict(set)
         self._generations: dict[int, int] = {}
+        # The desired state the last wake-up announced; shared dicts, one per assignment.
+        self._specs: dict[int, dict[str, Any]] = {}
 
     def register(self, device_pk: int) -> asyncio.Event:
         """An event set when this device's desired state changes; release it when done."""
@@ -28,15 +31,26 @@ class DesiredStateWatchers:
             if not waiters:
                 del self._waiters[device_pk]
                 self._generations.pop(device_pk, None)
+                self._specs.pop(device_pk, None)
 
-    def notify(self, generations: Mapping[int, int]) -> None:
-        """Wake every watcher of these devices, telling them their new generation."""
+    def notify(
+        self, generations: Mapping[int, int], specs: Mapping[int, dict[str, Any]] | None = None
+    ) -> None:
+        """Wake every watcher of these devices, telling them their new generation (and spec)."""
         for pk, generation in generations.items():
             waiters = self._waiters.get(pk)
             if waiters:
                 self._generations[pk] = generation
+                if specs is not None and pk in specs:
+                    self._specs[pk] = specs[pk]
+                else:
+                    self._specs.pop(pk, None)
                 for event in waiters:
                     event.set()
+
+    def spec(self, device_pk: int) -> dict[str, Any] | None:
+        """The desired state announced with the last wake-up, if it came with one."""
+        return self._specs.get(device_pk)
 
     def generation(self, device_pk: int) -> int:
         """The generation the last wake-up of this device announced (-1 if none)."""

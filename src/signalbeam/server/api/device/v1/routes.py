@@ -34,15 +34,19 @@ async def sync(request: SyncRequest, runtime: RuntimeDep, device: CurrentDevice)
     return await sync_service.sync(runtime, runtime.ingestor, device, request)
 
 
-@router.get("/watch", response_model=WatchResponse)
+# Without `desired` unless asked for: agents that never ask refuse unknown fields.
+@router.get("/watch", response_model=WatchResponse, response_model_exclude_none=True)
 async def watch(
     runtime: RuntimeDep,
     device: CurrentDevice,
     generation: Annotated[int, Query(ge=-1, description="the desired generation the agent holds")],
     timeout: Annotated[float, Query(ge=0, le=60, description="seconds to hold the request")] = 30,
+    with_desired: Annotated[
+        bool, Query(description="include the new desired state in a `changed` answer")
+    ] = False,
 ) -> WatchResponse:
     """Long-poll: answers `changed` as soon as the desired generation passes `generation`."""
-    return await sync_service.watch(runtime, device, generation, timeout)
+    return await sync_service.watch(runtime, device, generation, timeout, with_desired=with_desired)
 
 
 @router.post("/telemetry", response_model=TelemetryAck)
