@@ -239,7 +239,11 @@ async def test_assign_by_devices_group_and_selector_reaches_the_device(
     answer = (await sync(anon, credential, known_generation=0)).json()
     assert answer["status"] == "changed" and answer["generation"] == 3
     document = answer["desired"]["spec"]
-    assert document == {"kind": "bundle", "digest": pushed["digest"], "bundle": document["bundle"]}
+    assert (document["kind"], document["digest"]) == ("bundle", pushed["digest"])
+    # Signed by the tenant's server key, with the trust statement devices follow.
+    assert [s["key_id"] for s in document["signatures"]] == [
+        k["key_id"] for k in document["trust"]["statement"]["keys"]
+    ]
     assert parse_bundle(document["bundle"]).digest() == pushed["digest"]
     assert document["bundle"]["containers"][0]["image"] == f"{IMAGE}:1.2.0"
 

@@ -280,7 +280,9 @@ async def test_digest_mismatch_is_never_unpacked(apps: Apps) -> None:
 
 def urlpath(spec: AppSpec) -> str:
     """The path part of the spec's artifact URL on the test server."""
-    return "/" + spec.artifact.url.split("/", 3)[3]
+    url = spec.artifact.url
+    assert url is not None, "these tests serve every artifact from a URL"
+    return "/" + url.split("/", 3)[3]
 
 
 async def test_missing_command_is_refused_at_prepare(apps: Apps) -> None:

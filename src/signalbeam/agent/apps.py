@@ -28,7 +28,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from signalbeam.agent.artifacts import ArtifactCache, unpack
+from signalbeam.agent.artifacts import ArtifactCache, ControlPlane, unpack
 from signalbeam.agent.units import RestartPolicy, UnitError, UnitState, UnitStatus
 from signalbeam.protocol.bundle_v1 import AppSpec
 
@@ -516,7 +516,8 @@ def single_file_name(spec: AppSpec) -> str:
     first = spec.command[0]
     if first.startswith("./") and first.count("/") == 1 and first[2:] not in ("", ".", ".."):
         return first[2:]
-    name = unquote(PurePosixPath(urlsplit(spec.artifact.url).path).name)
+    url = spec.artifact.url
+    name = unquote(PurePosixPath(urlsplit(url).path).name) if url else spec.artifact.name
     return name if name and name not in (".", "..") and "/" not in name else "artifact"
 
 
@@ -557,9 +558,11 @@ class AppDriver:
         cache: ArtifactCache | None = None,
         *,
         settings: AppSettings | None = None,
+        origin: ControlPlane | None = None,
     ) -> None:
         self.root = root
         self.owner = owner
+        self.origin = origin
         self.cache = cache or ArtifactCache(root / "cache")
         self.settings = settings or AppSettings()
         self._owns_cache = cache is None
@@ -650,10 +653,22 @@ class AppDriver:
     async def _prepare(self, spec: AppSpec) -> None:
         workdir = self.home(spec.name) / spec.artifact.sha256
         if not await asyncio.to_thread(workdir.is_dir):
-            blob = await self.cache.fetch(spec.artifact.url, spec.artifact.sha256)
+            url, headers = self._source(spec)
+            blob = await self.cache.fetch(url, spec.artifact.sha256, headers)
             await asyncio.to_thread(unpack, blob, workdir, single_file_name(spec))
             log.info("app %s: unpacked %s", spec.name, spec.artifact.sha256[:12])
         await asyncio.to_thread(check_command, spec, workdir)
+
+    def _source(self, spec: AppSpec) -> tuple[str, dict[str, str] | None]:
+        """Where the artifact comes from: its URL, else the control plane, as this device."""
+        if spec.artifact.url is not None:
+            return spec.artifact.url, None
+        if self.origin is None:
+            raise UnitError(
+                f"app {spec.name} takes its artifact from the control plane (no url), but this "
+                "agent was not given a server to download from"
+            )
+        return self.origin.url(spec.artifact.sha256), self.origin.headers()
 
     async def _stop(self, name: str) -> None:
         unit = self._units.pop(name, None)

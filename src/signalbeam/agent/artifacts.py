@@ -17,11 +17,13 @@ import shutil
 import socket
 import tarfile
 import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
 import httpx
 
+from signalbeam.agent.tls import tls_context
 from signalbeam.agent.units import UnitError
 
 log = logging.getLogger(__name__)
@@ -31,16 +33,41 @@ _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 
 
+@dataclass(frozen=True)
+class ControlPlane:
+    """Where artifacts without a URL come from: the enrolled server, asked as this device."""
+
+    server: str
+    credential: str = field(repr=False)
+
+    def url(self, sha256: str) -> str:
+        """The device API download URL of blob `sha256`."""
+        return f"{self.server.rstrip('/')}/api/device/v1/artifacts/{sha256}"
+
+    def headers(self) -> dict[str, str]:
+        """The device credential, as every device API request carries it."""
+        return {"Authorization": f"Bearer {self.credential}"}
+
+
 class ArtifactCache:
     """Blobs by sha256 under `root`: downloaded once, resumed after a cut, verified before use."""
 
     def __init__(self, root: Path, client: httpx.AsyncClient | None = None) -> None:
         self.root = root
         self._owns_client = client is None
-        self._client = client or httpx.AsyncClient(
-            timeout=httpx.Timeout(30.0, connect=10.0), follow_redirects=True, trust_env=False
-        )
+        self._given = client
         self._locks: dict[str, asyncio.Lock] = {}
+
+    def _http(self) -> httpx.AsyncClient:
+        """The download client, made on first use: an agent with nothing to fetch needs none."""
+        if self._given is None:
+            self._given = httpx.AsyncClient(
+                timeout=httpx.Timeout(30.0, connect=10.0),
+                follow_redirects=True,
+                trust_env=False,
+                verify=tls_context(),
+            )
+        return self._given
 
     def path(self, sha256: str) -> Path:
         """Where the verified blob `sha256` lives once fetched."""
@@ -65,8 +92,8 @@ class ArtifactCache:
 
     async def close(self) -> None:
         """Close the HTTP client if this cache made it."""
-        if self._owns_client:
-            await self._client.aclose()
+        if self._owns_client and self._given is not None:
+            await self._given.aclose()
 
     async def _download(self, url: str, sha256: str, headers: dict[str, str]) -> None:
         partial = self.root / f"{sha256}{PARTIAL}"
@@ -92,7 +119,7 @@ class ArtifactCache:
         if offset:
             wanted["Range"] = f"bytes={offset}-"
         try:
-            async with self._client.stream("GET", url, headers=wanted) as response:
+            async with self._http().stream("GET", url, headers=wanted) as response:
                 append = _resumes(response, url, offset)
                 if append is not None:
                     return await self._write(response, url, partial, offset if append else 0)

@@ -20,6 +20,9 @@ import httpx
 from signalbeam.agent.bundle_state import BundleMemory, Failure
 from signalbeam.agent.config import AgentSettings
 from signalbeam.agent.health import HealthGate
+from signalbeam.agent.identity import Identity
+from signalbeam.agent.tls import tls_context
+from signalbeam.agent.trust import TrustStore
 from signalbeam.agent.units import EngineUnavailable, UnitDriver, UnitError, UnitState, UnitStatus
 from signalbeam.domain.errors import InvalidInput
 from signalbeam.domain.model import ApplyStatus
@@ -46,14 +49,24 @@ class Desired:
     digest: str
 
 
-def read_desired(spec: dict[str, Any]) -> Desired:
-    """Decode `{"kind": "bundle", "digest": ..., "bundle": {...}}`, refusing anything else."""
+def read_desired(spec: dict[str, Any], trust: TrustStore) -> Desired:
+    """Decode and verify `{"kind": "bundle", "digest", "bundle", "signatures", "trust"}`.
+
+    Nothing runs unless a key this device trusts signed exactly this manifest.
+    """
     if spec.get("kind") != "bundle" or not isinstance(spec.get("bundle"), dict):
         raise UnitError("the desired state is not a bundle document; update the agent")
     try:
         bundle = parse_bundle(spec["bundle"])
     except InvalidInput as err:
         raise UnitError(f"the desired bundle is not valid for this agent: {err.detail}") from err
+    # The signature first: a manifest edited after signing is a signature failure.
+    from signalbeam.protocol.signing import SignatureError
+
+    try:
+        trust.check(spec, bundle.canonical(), bundle.ref)
+    except SignatureError as err:
+        raise UnitError(f"{bundle.ref}: {err.reason}") from err
     digest = bundle.digest()
     if spec.get("digest") != digest:
         raise UnitError(
@@ -103,9 +116,16 @@ class BundleReconciler:
     def __init__(self, state_dir: Path, drivers: Drivers) -> None:
         self.drivers = drivers
         self.memory = BundleMemory(state_dir)
-        self.http = httpx.AsyncClient(trust_env=False)
+        self.trust = TrustStore(state_dir)
+        self._http: httpx.AsyncClient | None = None
         self.generation = 0
         self.desired: Desired | None = None
+
+    def _probes(self) -> httpx.AsyncClient:
+        """The client for http health checks, made on first use (an idle agent needs none)."""
+        if self._http is None:
+            self._http = httpx.AsyncClient(trust_env=False, verify=tls_context())
+        return self._http
 
     async def apply(self, generation: int, spec: dict[str, Any]) -> ReportedState:
         """Converge on the desired bundle; on failure roll back and say why."""
@@ -113,7 +133,7 @@ class BundleReconciler:
         if not spec:
             return await self.report()
         try:
-            desired = read_desired(spec)
+            desired = read_desired(spec, self.trust)
         except UnitError as err:
             self.memory.failed(Failure(self.generation, "", err.reason, err.transient))
             return await self.report()
@@ -175,7 +195,7 @@ class BundleReconciler:
 
     async def _gate(self, units: list[UnitSpec]) -> None:
         gates = [
-            HealthGate(unit, self.drivers.of(unit.kind), self._finder(unit), self.http)
+            HealthGate(unit, self.drivers.of(unit.kind), self._finder(unit), self._probes())
             for unit in units
         ]
         results = await asyncio.gather(*(gate.wait() for gate in gates), return_exceptions=True)
@@ -261,7 +281,8 @@ class BundleReconciler:
     async def close(self) -> None:
         """Stop talking to drivers; running units keep running."""
         await self.drivers.close()
-        await self.http.aclose()
+        if self._http is not None:
+            await self._http.aclose()
 
 
 def _item(status: UnitStatus) -> ReportedItem:
@@ -301,13 +322,17 @@ def _trouble(status: UnitStatus) -> str:
     return text + (f": {status.last_error}" if status.last_error else "")
 
 
-def bundle_reconciler(settings: AgentSettings, owner: str) -> BundleReconciler:
+def bundle_reconciler(settings: AgentSettings, identity: Identity) -> BundleReconciler:
     """The reconciler a real agent runs: containers through the engine API, native apps."""
     from signalbeam.agent.apps import AppDriver
+    from signalbeam.agent.artifacts import ControlPlane
     from signalbeam.agent.containers import ContainerDriver
 
+    owner = identity.device_id
+    # Artifacts without a URL come from the enrolled server, fetched with this device's credential.
+    origin = ControlPlane(identity.server, identity.credential)
     drivers = Drivers(
         ContainerDriver(owner, settings.container_socket),
-        AppDriver(settings.state_dir / "apps", owner),
+        AppDriver(settings.state_dir / "apps", owner, origin=origin),
     )
     return BundleReconciler(settings.state_dir, drivers)

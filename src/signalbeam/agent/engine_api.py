@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from signalbeam.agent.tls import tls_context
+
 API_VERSION = "v1.41"  # the compat level Podman 4 serves and Docker has served since 20.10
 DEFAULT_SOCKETS = ("/var/run/docker.sock", "/run/podman/podman.sock")
 CALL_SECONDS = 30.0
@@ -48,11 +50,11 @@ def engine_address(configured: str | None) -> str:
 def _transport(address: str) -> tuple[httpx.AsyncHTTPTransport, str]:
     parts = urlsplit(address)
     if parts.scheme == "unix":
-        return httpx.AsyncHTTPTransport(uds=parts.path), "http://engine"
+        return httpx.AsyncHTTPTransport(uds=parts.path, verify=False), "http://engine"
     if parts.scheme in ("tcp", "http"):
-        return httpx.AsyncHTTPTransport(), f"http://{parts.netloc}"
+        return httpx.AsyncHTTPTransport(verify=False), f"http://{parts.netloc}"
     if parts.scheme == "https":
-        return httpx.AsyncHTTPTransport(), f"https://{parts.netloc}"
+        return httpx.AsyncHTTPTransport(verify=tls_context()), f"https://{parts.netloc}"
     raise EngineError(f"container_socket {address!r} is not unix://PATH, tcp:// or https://")
 
 

@@ -201,7 +201,7 @@ def run_command(
         fail(str(err), EXIT_USAGE)
     try:
         with single_instance(config.state_dir):
-            agent = Agent(config, identity, bundle_reconciler(config, identity.device_id))
+            agent = Agent(config, identity, bundle_reconciler(config, identity))
             code = asyncio.run(agent.run())
     except (OSError, sqlite3.Error) as err:
         # Without a usable state dir nothing can be kept; exit and let systemd try again.

@@ -24,6 +24,7 @@ from signalbeam.agent.identity import (
 )
 from signalbeam.agent.outbox import OUTBOX_FILE
 from signalbeam.agent.state import DESIRED_FILE, STATUS_FILE
+from signalbeam.agent.trust import pin
 from signalbeam.protocol.device_v1 import EnrollRequest
 
 
@@ -118,4 +119,5 @@ async def register(settings: AgentSettings, registration: Registration) -> Regis
     )
     _forget_previous(state_dir, identity)
     path = save_identity(state_dir, identity)
+    pin(state_dir, response.trust)
     return Registered(identity=identity, path=path, rotated=response.rotated)

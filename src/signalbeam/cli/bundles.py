@@ -85,17 +85,43 @@ def push(
             "--file", "-f", metavar="FILE", help="Bundle spec, YAML or JSON; - for stdin."
         ),
     ],
+    sign_with: Annotated[
+        str | None,
+        typer.Option(
+            "--sign-with", metavar="KEY", help="Sign it with this local key (signalbeam keys)."
+        ),
+    ] = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Push a bundle version; pushing the same version with the same content again is harmless."""
     document = decode(*_read(file))
     with connect() as api:
         pushed: dict[str, Any] = api.post("/api/v1/bundles", document)
+        signer = None
+        if sign_with is not None:
+            from signalbeam.cli.keys import sign_version
+
+            signer = sign_version(
+                api, pushed["name"], pushed["version"], _canonical(document), sign_with
+            )
     if json_output:
-        print_json(pushed)
+        print_json({**pushed, "signed_by": signer})
         return
     verb = "pushed" if pushed["created"] else "already pushed"
-    typer.echo(f"{verb} {pushed['name']}@{pushed['version']} ({short_digest(pushed['digest'])})")
+    signed = f", signed by {signer}" if signer else ""
+    typer.echo(
+        f"{verb} {pushed['name']}@{pushed['version']} ({short_digest(pushed['digest'])}{signed})"
+    )
+
+
+def _canonical(document: Any) -> dict[str, Any] | None:
+    """The canonical form of a fully pinned document, or None when the server must resolve it."""
+    from signalbeam.protocol.bundle_v1 import parse_bundle
+
+    try:
+        return parse_bundle(document).canonical()
+    except DomainError:
+        return None
 
 
 @app.command("ls")

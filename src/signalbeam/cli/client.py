@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
@@ -16,6 +16,8 @@ from signalbeam.cli.output import CliError
 USER_AGENT = f"signalbeam-cli/{__version__}"
 # Reads wait longer than the server's 15 s keep-alive so a quiet event stream is not cut.
 TIMEOUT = httpx.Timeout(10.0, read=45.0)
+# The server hashes and syncs a large upload to disk before it answers.
+UPLOAD_TIMEOUT = httpx.Timeout(60.0, read=600.0)
 
 Params = Mapping[str, str | int | list[str] | None]
 
@@ -148,6 +150,18 @@ class Api:
     def delete(self, path: str) -> Any:
         """DELETE a resource."""
         return self.request("DELETE", path)
+
+    def upload(self, path: str, content: Iterable[bytes], headers: Mapping[str, str]) -> Any:
+        """PUT a body streamed from `content`, never held whole; the decoded JSON answer."""
+        try:
+            response = self._http.put(
+                path, content=content, headers=dict(headers), timeout=UPLOAD_TIMEOUT
+            )
+        except httpx.TransportError as err:
+            raise unreachable(self.server, err) from err
+        if not response.is_success:
+            raise problem(self.server, response)
+        return response.json()
 
     @contextmanager
     def stream(

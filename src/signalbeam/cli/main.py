@@ -8,7 +8,19 @@ import sys
 import typer
 
 from signalbeam import __version__
-from signalbeam.cli import bundles, devices, events, groups, login, server, tokens, users
+from signalbeam.cli import (
+    artifacts,
+    bundles,
+    devices,
+    events,
+    groups,
+    keys,
+    login,
+    rollouts,
+    server,
+    tokens,
+    users,
+)
 from signalbeam.cli.output import CliError
 from signalbeam.domain.errors import DomainError
 from signalbeam.sim import cli as sim
@@ -26,7 +38,10 @@ app.add_typer(tokens.app, name="tokens")
 app.add_typer(devices.app, name="devices")
 app.add_typer(groups.app, name="groups")
 app.add_typer(bundles.app, name="bundles")
+app.add_typer(keys.app, name="keys")
 app.command()(bundles.assign)
+app.add_typer(artifacts.app, name="artifacts")
+app.add_typer(rollouts.app, name="rollouts")
 app.add_typer(events.app, name="events")
 app.add_typer(users.app, name="users")
 app.add_typer(users.api_tokens, name="api-tokens")

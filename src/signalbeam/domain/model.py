@@ -64,3 +64,21 @@ class EventType(StrEnum):
     API_TOKEN_CREATED = "api_token.created"  # noqa: S105 - an event name
     API_TOKEN_REVOKED = "api_token.revoked"  # noqa: S105 - an event name
     BUNDLE_PUSHED = "bundle.pushed"
+    ARTIFACT_PUSHED = "artifact.pushed"
+    ARTIFACT_REMOVED = "artifact.removed"
+    BUNDLE_SIGNED = "bundle.signed"
+    SIGNING_KEY_REGISTERED = "signing_key.registered"
+    SIGNING_POLICY_CHANGED = "signing_policy.changed"
+    ROLLOUT_CREATED = "rollout.created"
+    # The engine's own records; the values match `RolloutEventType` in domain/rollout_state.py.
+    ROLLOUT_WAVE_STARTED = "rollout.wave_started"
+    ROLLOUT_DEVICE_SUCCEEDED = "rollout.device_succeeded"
+    ROLLOUT_DEVICE_FAILED = "rollout.device_failed"
+    ROLLOUT_DEVICE_RETRYING = "rollout.device_retrying"
+    ROLLOUT_DEVICE_SKIPPED = "rollout.device_skipped"
+    ROLLOUT_HALTED = "rollout.halted"
+    ROLLOUT_PAUSED = "rollout.paused"
+    ROLLOUT_RESUMED = "rollout.resumed"
+    ROLLOUT_CANCELLED = "rollout.cancelled"
+    ROLLOUT_ROLLED_BACK = "rollout.rolled_back"
+    ROLLOUT_COMPLETED = "rollout.completed"

@@ -21,6 +21,8 @@ from signalbeam.domain.maintenance import MaintenanceWindow, parse_windows
 
 MAX_WAVES = 100
 MAX_RETRIES = 20
+# Longer timings are typos (or overflow the clock), not policies.
+MAX_DURATION = timedelta(days=365)
 _COUNT = re.compile(r"\d+")
 _PERCENT = re.compile(r"(\d+(?:\.\d+)?)%")
 
@@ -239,7 +241,12 @@ def _failure_threshold(text: str) -> Amount:
 
 
 def _duration(text: str, field: str, *, allow_zero: bool = False) -> timedelta:
-    value = parse_duration(text, field=field)
+    try:
+        value = parse_duration(text, field=field)
+    except OverflowError:
+        value = MAX_DURATION * 2
+    if value > MAX_DURATION:
+        raise InvalidInput(f'{field} "{text}" is longer than a year; use at most 365d', field=field)
     if not allow_zero and not value:
         raise InvalidInput(f'{field} "{text}" must be longer than 0s', field=field)
     return value

@@ -21,11 +21,14 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    SerializerFunctionWrapHandler,
     StringConstraints,
     ValidationError,
+    model_serializer,
     model_validator,
 )
 
+from signalbeam.domain.artifacts import ARTIFACT_NAME_PATTERN
 from signalbeam.domain.errors import InvalidInput
 from signalbeam.domain.semver import SEMVER_PATTERN
 
@@ -33,6 +36,7 @@ NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 UnitName = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 BundleName = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+ArtifactName = Annotated[str, StringConstraints(pattern=ARTIFACT_NAME_PATTERN)]
 EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
@@ -155,10 +159,23 @@ class ContainerSpec(SpecModel):
 
 
 class ArtifactRef(SpecModel):
-    """Where a native app's files come from, pinned by their sha256."""
+    """Where a native app's files come from, pinned by their sha256.
 
-    url: str = Field(pattern=r"^https?://", max_length=2000)
+    With `url` the agent downloads from there. Without it the blob comes from the control
+    plane that sent the bundle (`GET /api/device/v1/artifacts/{sha256}`); `name` records
+    which upload a push resolved the digest from.
+    """
+
+    url: str | None = Field(default=None, pattern=r"^https?://", max_length=2000)
     sha256: Sha256Hex
+    name: ArtifactName | None = None
+
+    @model_serializer(mode="wrap")
+    def _present_keys_only(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Absent keys stay absent in every dump, so a unit written as {url, sha256} keeps the
+        # fingerprint it had before url became optional, and running apps are not replaced.
+        dumped: dict[str, Any] = handler(self)
+        return {key: value for key, value in dumped.items() if value is not None}
 
 
 class AppSpec(SpecModel):
@@ -289,5 +306,6 @@ def _pattern_hint(error: Mapping[str, Any]) -> str:
         SEMVER_PATTERN: "a semantic version like 1.2.0",
         r"^[0-9a-f]{64}$": "64 lower-case hex digits",
         r"^https?://": "an http:// or https:// URL",
+        ARTIFACT_NAME_PATTERN: "letters, digits, dots, dashes, underscores, plus; at most 128",
     }
     return hints.get(pattern, f"must match {pattern}")

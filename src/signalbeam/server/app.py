@@ -15,22 +15,28 @@ from sqlalchemy import text
 from signalbeam import __version__
 from signalbeam.server.api import problems
 from signalbeam.server.api.deps import RuntimeDep
+from signalbeam.server.api.device.v1.artifacts import router as device_artifacts_router
 from signalbeam.server.api.device.v1.routes import router as device_router
 from signalbeam.server.api.limits import BodyLimitMiddleware
 from signalbeam.server.api.management.v1 import (
+    artifacts,
     bundles,
     devices,
     enrollment,
     events,
     groups,
+    rollouts,
+    signing,
     users,
 )
 from signalbeam.server.bootstrap import Startup, prepare
 from signalbeam.server.discovery import Advertiser
 from signalbeam.server.runtime import Runtime, build_runtime
 from signalbeam.server.settings import ServerSettings
+from signalbeam.server.web import mount as web
 from signalbeam.server.workers.presence import run_sweeper
 from signalbeam.server.workers.retention import run_retention
+from signalbeam.server.workers.rollout_engine import run_rollout_engine
 
 log = logging.getLogger(__name__)
 OnReady = Callable[[Startup], None]
@@ -38,7 +44,17 @@ OnReady = Callable[[Startup], None]
 
 def _management_router() -> APIRouter:
     router = APIRouter(prefix="/api/v1")
-    for module in (users, enrollment, devices, groups, events, bundles):
+    for module in (
+        users,
+        enrollment,
+        devices,
+        groups,
+        events,
+        bundles,
+        artifacts,
+        rollouts,
+        signing,
+    ):
         router.include_router(module.router)
     return router
 
@@ -71,6 +87,7 @@ def _start_workers(runtime: Runtime, advertiser: Advertiser | None) -> list[asyn
     starters: list[Coroutine[Any, Any, None]] = [
         run_sweeper(runtime, runtime.ingestor, settings.sweep_interval),
         run_retention(runtime),
+        run_rollout_engine(runtime),
     ]
     if advertiser is not None:
         # Probing the network takes a second or two; the server need not wait for it.
@@ -117,6 +134,11 @@ def create_app(settings: ServerSettings, on_ready: OnReady | None = None) -> Fas
     problems.install(app)
     app.include_router(_health_router())
     app.include_router(device_router)
+    app.include_router(device_artifacts_router)
     app.include_router(_management_router())
-    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    web.install(app)
+    # Artifact uploads stream to disk and enforce their own, larger limit.
+    app.add_middleware(
+        BodyLimitMiddleware, limit=settings.max_body_bytes, exempt_prefixes=("/api/v1/artifacts/",)
+    )
     return app

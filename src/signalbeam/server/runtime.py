@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from signalbeam.server.artifacts.filesystem import FilesystemStore
+from signalbeam.server.artifacts.store import ArtifactStore
 from signalbeam.server.db.session import create_engine, create_session_factory
 from signalbeam.server.security import TokenHasher, load_or_create_key
 from signalbeam.server.services.bus import EventBus
@@ -28,6 +30,7 @@ class Runtime:
     ingestor: Ingestor
     watchers: DesiredStateWatchers
     devices: DeviceCache
+    artifacts: ArtifactStore
 
     def begin_shutdown(self) -> None:
         """End live event streams and release held long polls so the process can stop."""
@@ -59,4 +62,5 @@ def build_runtime(settings: ServerSettings) -> Runtime:
         ingestor=Ingestor(sessions, bus, settings.ingest_max_batch),
         watchers=DesiredStateWatchers(),
         devices=DeviceCache(),
+        artifacts=FilesystemStore(settings.data_dir / "artifacts"),
     )

@@ -31,7 +31,14 @@ class ServerSettings(BaseSettings):
     metrics_rollup_retention: timedelta = timedelta(days=30)
     retention_interval: timedelta = timedelta(minutes=5)
 
+    # The rollout engine steps every active rollout this often (and sooner when devices report);
+    # one server process runs it, holding a lease in the database that lapses after this long.
+    rollout_interval: timedelta = timedelta(seconds=1)
+    rollout_lease: timedelta = timedelta(seconds=15)
+
     max_body_bytes: int = 1_048_576
+    # Artifact uploads stream to disk, exempt from max_body_bytes, up to this size each.
+    artifact_max_bytes: int = 2 * 1024**3
     ingest_max_batch: int = 500
 
     @field_validator("offline_after_missed")

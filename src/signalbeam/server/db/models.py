@@ -285,3 +285,132 @@ class MetricRollup(Base):
     cpu_max: Mapped[float | None] = mapped_column(Float)
     memory_max: Mapped[float | None] = mapped_column(Float)
     disk_max: Mapped[float | None] = mapped_column(Float)
+
+
+class Rollout(Base):
+    """A rollout: its whole engine state as JSON, plus the columns lists filter and sort on.
+
+    `revision` grows with every write; writers compare it so an engine that lost its lease, or
+    an operator action racing the engine, can never overwrite a newer state.
+    """
+
+    __tablename__ = "rollouts"
+    __table_args__ = (
+        Index("ix_rollouts_tenant_status", "tenant_id", "status"),
+        Index("ix_rollouts_active", "active"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16))
+    active: Mapped[bool]
+    bundle: Mapped[str] = mapped_column(String(63))
+    version: Mapped[str] = mapped_column(String(200))
+    target: Mapped[dict[str, Any]]
+    state: Mapped[dict[str, Any]]
+    revision: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(255))
+    updated_at: Mapped[datetime]
+
+
+class WorkerLease(Base):
+    """Which server process runs a singleton worker (the rollout engine), and until when."""
+
+    __tablename__ = "worker_leases"
+
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[datetime]
+    acquired_at: Mapped[datetime]
+
+
+class SigningKey(Base):
+    """A public key the tenant's devices trust for bundles: an operator's, or the server's own.
+
+    Only the server key has a private half here (`private_key`, raw ed25519 seed, base64);
+    operator private keys never reach the server.
+    """
+
+    __tablename__ = "signing_keys"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "key_id"),
+        UniqueConstraint("tenant_id", "name"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(63))
+    key_id: Mapped[str] = mapped_column(String(80))
+    kind: Mapped[str] = mapped_column(String(16))
+    public_key: Mapped[str] = mapped_column(String(200))
+    private_key: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(255))
+
+
+class BundleSignature(Base):
+    """A signature over one bundle version's manifest by one key."""
+
+    __tablename__ = "bundle_signatures"
+    __table_args__ = (UniqueConstraint("bundle_version_id", "key_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    bundle_version_id: Mapped[int] = mapped_column(
+        ForeignKey("bundle_versions.id", ondelete="CASCADE"), index=True
+    )
+    key_id: Mapped[str] = mapped_column(String(80))
+    signature: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(255))
+
+
+class TenantPolicy(Base):
+    """Per-tenant switches; a missing row means the defaults."""
+
+    __tablename__ = "tenant_policies"
+
+    tenant_id: Mapped[int] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    operator_keys_only: Mapped[bool] = mapped_column(default=False)
+    # The trust statement devices pin grows a version with every key or policy change;
+    # `trust_signatures` holds operator signatures over the current one (the server's own
+    # signature is recomputed: ed25519 signatures are deterministic).
+    trust_version: Mapped[int] = mapped_column(BigInteger, default=1)
+    trust_signatures: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    updated_at: Mapped[datetime]
+
+
+class Artifact(Base):
+    """One upload of a blob under a name; the bytes live in the artifact store by sha256."""
+
+    __tablename__ = "artifacts"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "name", "sha256"),
+        Index("ix_artifacts_tenant_sha256", "tenant_id", "sha256"),
+        # Blobs are shared by content across tenants; removing one asks whether any row remains.
+        Index("ix_artifacts_sha256", "sha256"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(128))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(255))
+
+
+class BundleArtifact(Base):
+    """A bundle version that takes an artifact from the control plane, so it cannot be removed."""
+
+    __tablename__ = "bundle_artifacts"
+    __table_args__ = (Index("ix_bundle_artifacts_tenant_sha256", "tenant_id", "sha256"),)
+
+    bundle_version_id: Mapped[int] = mapped_column(
+        ForeignKey("bundle_versions.id", ondelete="CASCADE"), primary_key=True
+    )
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))

@@ -15,9 +15,11 @@ from signalbeam.protocol.bundle_yaml import changed_paths, unified_diff
 from signalbeam.server.db.models import Bundle, BundleVersion
 from signalbeam.server.repositories.bundles import AlreadyStored
 from signalbeam.server.runtime import Runtime
+from signalbeam.server.services import artifacts as artifact_service
 from signalbeam.server.services.context import Actor, UnitOfWork
 from signalbeam.server.services.desired import set_desired
 from signalbeam.server.services.devices import DeviceFilter, matching_ids
+from signalbeam.server.services.signing import bundle_document, server_sign
 
 LATEST = "latest"
 MAX_VERSION_LENGTH = 200
@@ -110,7 +112,7 @@ STORE_ATTEMPTS = 4
 async def push(runtime: Runtime, actor: Actor, document: Any) -> Pushed:
     """Store a new bundle version; the same version again is fine only with the same content."""
     actor.require(Role.OPERATOR)
-    spec = parse_bundle(document)
+    spec = parse_bundle(await artifact_service.pin_artifacts(runtime, actor, document))
     parsed = _checked_version(spec)
     # A concurrent push may store the bundle, then the version, first; each lost race
     # makes progress for someone, so deciding again a few times always settles.
@@ -155,6 +157,8 @@ async def _store(runtime: Runtime, actor: Actor, spec: BundleSpec, parsed: Versi
                 created_by=str(actor),
             )
         )
+        await artifact_service.record_references(uow, row, spec)
+        await server_sign(uow, row)
         uow.record(
             EventType.BUNDLE_PUSHED,
             f"bundle {spec.ref} pushed ({short_digest(digest)})",
@@ -328,11 +332,12 @@ async def assign(
     async with runtime.unit_of_work(actor) as uow:
         row = await _resolve(uow, name, version)
         device_ids = await _target_ids(uow, target)
+        document = await bundle_document(uow, row)
+        await uow.commit()
     if not device_ids:
         raise InvalidInput(
             f"no device matched {_describe(target)}; nothing was assigned", field=kind
         )
-    document = {"kind": "bundle", "digest": row.digest, "bundle": row.spec}
     summary = f"desired state: {row.name}@{row.version}"
     generations = await set_desired(runtime, actor, device_ids, document, summary)
     return Assignment(row, generations)

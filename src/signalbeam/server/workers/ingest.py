@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -98,6 +99,8 @@ class Ingestor:
         self.lock = asyncio.Lock()
         self.batches = 0
         self._in_flight = 0
+        # Called after every committed batch (the rollout engine wakes on fresh reports).
+        self.listeners: list[Callable[[], None]] = []
 
     @property
     def pending(self) -> int:
@@ -174,6 +177,8 @@ class Ingestor:
         self.batches += 1
         for event in events:
             self._bus.publish(event.tenant_id, event_payload(event))
+        for listener in self.listeners:
+            listener()
 
 
 def _online_event(record: SyncRecord) -> Event:
