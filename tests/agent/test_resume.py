@@ -37,13 +37,16 @@ def test_offline_start_resumes_the_kept_desired_state(agents: Agents, tmp_path: 
         30,
         "samples and the outage event queued while the server is unreachable",
     )
-    assert status["reported"]["generation"] == 5 and status["reported"]["status"] == "idle"
+    # The kept document went to the bundle reconciler (which refuses it: it is no bundle).
+    reported = status["reported"]
+    assert (reported["generation"], reported["status"]) == (5, "failed")
+    assert "not a bundle document" in reported["reason"]
     assert status["desired_generation"] == 5
     assert agent.stop() == 0
     counts = read_counts(state / "outbox.db")
     assert counts is not None and counts.events >= 3, "started, unreachable, stopped"
     text = agent_command(state, "status").stdout
-    assert "desired generation: 5" in text and "current generation: 5 (idle)" in text
+    assert "desired generation: 5" in text and "current generation: 5 (failed)" in text
     assert "connection refused" in text
     log = agent.log()
     assert "resuming desired state generation 5" in log
