@@ -1,0 +1,42 @@
+"""Attach the dashboard (pages, live stream, static assets) to the control plane app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from signalbeam.server.web import (
+    activity,
+    auth,
+    bundles,
+    devices,
+    enrollment,
+    fleet,
+    fleet_rollouts,
+    groups,
+    live,
+    users,
+)
+
+STATIC = Path(__file__).parent / "static"
+
+
+def install(app: FastAPI) -> None:
+    """Add every dashboard route and serve the vendored assets under /static."""
+    modules = (
+        auth,
+        fleet,
+        devices,
+        enrollment,
+        groups,
+        bundles,
+        fleet_rollouts,
+        activity,
+        users,
+        live,
+    )
+    for module in modules:
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
