@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 
 from signalbeam.protocol.device_v1 import (
     EnrollRequest,
@@ -15,7 +15,8 @@ from signalbeam.protocol.device_v1 import (
     TelemetryBatch,
     WatchResponse,
 )
-from signalbeam.server.api.deps import CurrentDevice, RuntimeDep
+from signalbeam.server.api.deps import CurrentDevice, RuntimeDep, bearer
+from signalbeam.server.runtime import Runtime
 from signalbeam.server.services import enrollment, telemetry
 from signalbeam.server.services import sync as sync_service
 
@@ -28,10 +29,22 @@ async def enroll(request: EnrollRequest, runtime: RuntimeDep) -> EnrollResponse:
     return await enrollment.enroll(runtime, request)
 
 
-@router.post("/sync", response_model=SyncResponse)
-async def sync(request: SyncRequest, runtime: RuntimeDep, device: CurrentDevice) -> SyncResponse:
-    """Heartbeat, facts and reported state in; desired state and hints out."""
-    return await sync_service.sync(runtime, runtime.ingestor, device, request)
+@router.post(
+    "/sync",
+    response_class=Response,
+    responses={200: {"model": SyncResponse, "description": "desired state and hints"}},
+)
+async def sync(body: SyncRequest, request: Request) -> Response:
+    """Heartbeat, facts and reported state in; desired state and hints out.
+
+    The hottest route of all (every device, every interval), so it skips dependency
+    injection for the runtime and the credential, and serialises its answer once instead
+    of validating it again as a response model.
+    """
+    runtime: Runtime = request.app.state.runtime
+    device = await sync_service.authenticate(runtime, bearer(request, "device credential"))
+    answer = await sync_service.sync(runtime, runtime.ingestor, device, body)
+    return Response(answer.model_dump_json(), media_type="application/json")
 
 
 # Without `desired` unless asked for: agents that never ask refuse unknown fields.
