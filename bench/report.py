@@ -74,12 +74,31 @@ def _footprint(r: dict[str, Any]) -> list[str]:
     ]
 
 
+def _web(r: dict[str, Any]) -> list[str]:
+    views = r.get("views", {})
+    lines = [f"{r.get('devices', '?')} devices, {r.get('rounds', '?')} rounds per view"]
+    lines += [
+        f"{name}: median {v['median_ms']} ms, p95 {v['p95_ms']} ms" for name, v in views.items()
+    ]
+    return lines
+
+
+def _artifacts(r: dict[str, Any]) -> list[str]:
+    return [
+        f"{r['size_mb']} MB: upload {r['upload_mb_per_s']} MB/s, download {r['download_mb_per_s']} MB/s",
+        f"server RSS {r['server_rss_mb_idle']} MB idle, {r['server_rss_mb_peak']} MB peak; "
+        f"client peak {r['client_rss_mb_peak']} MB",
+    ]
+
+
 DETAILS = {
     "sync-ingest": _ingest,
     "ceiling": _ceiling,
     "push-latency": _push,
     "sse": _sse,
     "agent-footprint": _footprint,
+    "web-fleet": _web,
+    "artifacts": _artifacts,
 }
 
 

@@ -188,6 +188,31 @@ def agent_footprint(sizes: Sizes) -> dict[str, Any]:
     return {"config": {"seconds": seconds}, "results": first_json(done.stdout), "targets": []}
 
 
+def _module(module: str, args: list[str], timeout: float) -> dict[str, Any]:
+    """Run `python -m bench.MODULE ARGS` (a bench of its own) and take its JSON."""
+    command = [sys.executable, "-m", f"bench.{module}", *args]
+    done = subprocess.run(command, capture_output=True, timeout=timeout, check=False)  # noqa: S603
+    if done.returncode != 0:
+        raise RuntimeError(f"{module} exited {done.returncode}: {done.stderr[-500:]!r}")
+    return first_json(done.stdout)
+
+
+def web_fleet(backend: str, sizes: Sizes) -> dict[str, Any]:
+    """Server time of the fleet page and device list with the full fleet (bench/web_fleet.py)."""
+    devices = sizes.ingest_devices
+    result = _module("web_fleet", ["--backend", backend, "--devices", str(devices)], 1800)
+    worst = max((v["p95_ms"] for v in result.get("views", {}).values()), default=None)
+    targets = [target("fleet views p95 <= 150 ms", worst, worst is not None and worst <= 150)]
+    return {"config": {"devices": devices}, "results": result, "targets": targets}
+
+
+def artifacts(sizes: Sizes) -> dict[str, Any]:
+    """Upload and download throughput and server RSS for one large artifact."""
+    mb = 500 if sizes.ingest_devices >= FULL.ingest_devices else 50
+    result = _module("artifacts", ["--mb", str(mb)], 1800)
+    return {"config": {"mb": mb}, "results": result, "targets": []}
+
+
 def first_json(output: bytes) -> dict[str, Any]:
     """The first JSON object in a command's output (a table may follow it)."""
     text = output.decode(errors="replace")
@@ -212,8 +237,13 @@ DATABASE_SCENARIOS: dict[str, ScenarioFn] = {
     "ceiling": ceiling,
     "push-latency": push_latency,
     "sse": sse,
+    "web-fleet": web_fleet,
 }
-NAMES = [*DATABASE_SCENARIOS, "agent-footprint"]
+OTHER_SCENARIOS: dict[str, Callable[[Sizes], dict[str, Any]]] = {
+    "agent-footprint": agent_footprint,
+    "artifacts": artifacts,
+}
+NAMES = [*DATABASE_SCENARIOS, *OTHER_SCENARIOS]
 
 
 def run(name: str, backend: str | None, sizes: Sizes) -> dict[str, Any]:
@@ -222,7 +252,7 @@ def run(name: str, backend: str | None, sizes: Sizes) -> dict[str, Any]:
     log(f"{name}{f' on {backend}' if backend else ''}")
     try:
         if backend is None:
-            outcome = agent_footprint(sizes)
+            outcome = OTHER_SCENARIOS[name](sizes)
         else:
             outcome = DATABASE_SCENARIOS[name](backend, sizes)
     except Skip as skip:
