@@ -83,6 +83,17 @@ def _web(r: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _rollouts(r: dict[str, Any]) -> list[str]:
+    healthy, failing = r["healthy"], r["failing"]
+    return [
+        f"{healthy['devices']} healthy devices, waves {healthy['waves']}, soak "
+        f"{healthy['soak_seconds']:g}s: {healthy['status']} in {healthy['create_to_completed_seconds']}s",
+        f"{failing['devices']} devices failing half their updates: {failing['status']} "
+        f"{failing['trip_to_rolled_back_seconds']}s after the tripping failure; devices back "
+        f"{failing['rolled_back_to_devices_reverted_seconds']}s later",
+    ]
+
+
 def _artifacts(r: dict[str, Any]) -> list[str]:
     return [
         f"{r['size_mb']} MB: upload {r['upload_mb_per_s']} MB/s, download {r['download_mb_per_s']} MB/s",
@@ -99,6 +110,7 @@ DETAILS = {
     "agent-footprint": _footprint,
     "web-fleet": _web,
     "artifacts": _artifacts,
+    "rollout-convergence": _rollouts,
 }
 
 

@@ -206,6 +206,30 @@ def web_fleet(backend: str, sizes: Sizes) -> dict[str, Any]:
     return {"config": {"devices": devices}, "results": result, "targets": targets}
 
 
+def rollout_convergence(backend: str, sizes: Sizes) -> dict[str, Any]:
+    """Default waves over a simulated fleet, 5 s soak; and a failing fleet rolled back."""
+    devices = sizes.push_devices // 5  # 1,000 full size, 100 quick
+    args = ["--backend", backend, "--devices", str(devices), "--soak", "5"]
+    result = _module("rollout_convergence", args, 1800)
+    healthy, failing = result["healthy"], result["failing"]
+    done = healthy["create_to_completed_seconds"] if healthy["status"] == "completed" else None
+    back = failing["trip_to_rolled_back_seconds"] if failing["status"] == "rolled_back" else None
+    note = "" if devices >= 1000 else f"target is for 1,000 devices; ran {devices}"
+    targets = [
+        target(
+            "healthy rollout completes within 60 s", done, done is not None and done <= 60, note
+        ),
+        target(
+            "rolled back within 15 s of the tripping failure", back, back is not None and back <= 15
+        ),
+    ]
+    return {
+        "config": {"devices": devices, "soak_seconds": 5},
+        "results": result,
+        "targets": targets,
+    }
+
+
 def artifacts(sizes: Sizes) -> dict[str, Any]:
     """Upload and download throughput and server RSS for one large artifact."""
     mb = 500 if sizes.ingest_devices >= FULL.ingest_devices else 50
@@ -238,6 +262,7 @@ DATABASE_SCENARIOS: dict[str, ScenarioFn] = {
     "push-latency": push_latency,
     "sse": sse,
     "web-fleet": web_fleet,
+    "rollout-convergence": rollout_convergence,
 }
 OTHER_SCENARIOS: dict[str, Callable[[Sizes], dict[str, Any]]] = {
     "agent-footprint": agent_footprint,
