@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import socket
+import sys
 import tarfile
 import threading
 from collections.abc import Iterator
@@ -12,7 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from tests.agent.support import Admin, wait_until
+from tests.agent.support import Admin, AgentProcess, Agents, agent_env, register, wait_until
+from tests.conftest import LiveServer
 
 
 def push(admin: Admin, bundle: dict[str, Any]) -> None:
@@ -151,3 +154,33 @@ def app_bundle(
             }
         ],
     }
+
+
+def answer(port: int) -> str:
+    """What the relay app on `port` says, or "" when nothing listens."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as conn:
+            return conn.recv(100).decode()
+    except OSError:
+        return ""
+
+
+def start_agent(
+    server: LiveServer, admin: Admin, agents: Agents, tmp_path: Path, device_id: str, **env: str
+) -> AgentProcess:
+    """Register a real agent as `device_id` with a fresh enrollment token, and run it."""
+    state = tmp_path / device_id
+    done = register(
+        state, admin.enrollment_token(), "--server", server.url, "--device-id", device_id
+    )
+    assert done.returncode == 0, done.stderr
+    return agents.start(state, agent_env(**env))
+
+
+def relay(version: str, artifacts: ArtifactServer, port: int, flag: Path, **kw: Any) -> Any:
+    """The relay app bundle at `version`, its artifact served by `artifacts`."""
+    bundle = app_bundle(
+        version, artifacts.add(f"relay-{version}.tar.gz", app_tarball(version)), port, flag, **kw
+    )
+    bundle["apps"][0]["command"][0] = sys.executable
+    return bundle

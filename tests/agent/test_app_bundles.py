@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,15 +10,17 @@ import pytest
 
 from tests.agent.bundle_support import (
     ArtifactServer,
-    app_bundle,
+    answer,
     app_tarball,
     assign,
     push,
+    relay,
     reported,
     serve_artifacts,
+    start_agent,
     wait_reported,
 )
-from tests.agent.support import Admin, AgentProcess, Agents, agent_env, register, wait_until
+from tests.agent.support import Admin, Agents, wait_until
 from tests.components import free_port
 from tests.conftest import LiveServer
 
@@ -29,34 +29,6 @@ from tests.conftest import LiveServer
 def artifacts() -> Iterator[ArtifactServer]:
     """Artifacts over real HTTP on loopback."""
     yield from serve_artifacts()
-
-
-def answer(port: int) -> str:
-    """What the relay app on `port` says, or "" when nothing listens."""
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=2) as conn:
-            return conn.recv(100).decode()
-    except OSError:
-        return ""
-
-
-def start_agent(
-    server: LiveServer, admin: Admin, agents: Agents, tmp_path: Path, device_id: str, **env: str
-) -> AgentProcess:
-    state = tmp_path / device_id
-    done = register(
-        state, admin.enrollment_token(), "--server", server.url, "--device-id", device_id
-    )
-    assert done.returncode == 0, done.stderr
-    return agents.start(state, agent_env(**env))
-
-
-def relay(version: str, artifacts: ArtifactServer, port: int, flag: Path, **kw: Any) -> Any:
-    bundle = app_bundle(
-        version, artifacts.add(f"relay-{version}.tar.gz", app_tarball(version)), port, flag, **kw
-    )
-    bundle["apps"][0]["command"][0] = sys.executable
-    return bundle
 
 
 def test_native_app_updates_self_heals_and_rolls_back(

@@ -2,35 +2,22 @@
 
 from __future__ import annotations
 
-import socket
 import sys
 from pathlib import Path
 from typing import Any
 
-from tests.agent.bundle_support import app_tarball, assign, push, reported, wait_reported
-from tests.agent.support import Admin, AgentProcess, Agents, agent_env, register, wait_until
+from tests.agent.bundle_support import (
+    answer,
+    app_tarball,
+    assign,
+    push,
+    reported,
+    start_agent,
+    wait_reported,
+)
+from tests.agent.support import Admin, Agents, wait_until
 from tests.components import free_port
 from tests.conftest import LiveServer
-
-
-def answer(port: int) -> str:
-    """What the relay app on `port` says, or "" when nothing listens."""
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=2) as conn:
-            return conn.recv(100).decode()
-    except OSError:
-        return ""
-
-
-def start_agent(
-    server: LiveServer, admin: Admin, agents: Agents, tmp_path: Path, device_id: str
-) -> AgentProcess:
-    state = tmp_path / device_id
-    done = register(
-        state, admin.enrollment_token(), "--server", server.url, "--device-id", device_id
-    )
-    assert done.returncode == 0, done.stderr
-    return agents.start(state, agent_env())
 
 
 def upload(admin: Admin, name: str, content: bytes) -> str:

@@ -17,9 +17,17 @@ import pytest
 
 from signalbeam.protocol.bundle_v1 import parse_bundle
 from signalbeam.protocol.signing import KeyPair, manifest_payload
-from tests.agent.bundle_support import ArtifactServer, assign, push, reported, serve_artifacts
+from tests.agent.bundle_support import (
+    ArtifactServer,
+    answer,
+    assign,
+    push,
+    relay,
+    reported,
+    serve_artifacts,
+    start_agent,
+)
 from tests.agent.support import Admin, Agents, wait_until
-from tests.agent.test_app_bundles import answer, relay, start_agent
 from tests.components import free_port
 from tests.conftest import LiveServer
 
