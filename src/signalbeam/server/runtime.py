@@ -61,6 +61,6 @@ def build_runtime(settings: ServerSettings) -> Runtime:
         bus=bus,
         ingestor=Ingestor(sessions, bus, settings.ingest_max_batch),
         watchers=DesiredStateWatchers(),
-        devices=DeviceCache(),
+        devices=DeviceCache(ttl_seconds=settings.device_cache_seconds),
         artifacts=FilesystemStore(settings.data_dir / "artifacts"),
     )

@@ -40,6 +40,10 @@ class ServerSettings(BaseSettings):
     # Artifact uploads stream to disk, exempt from max_body_bytes, up to this size each.
     artifact_max_bytes: int = 2 * 1024**3
     ingest_max_batch: int = 500
+    # How long a device's credential and desired state stay cached. Changes made in this
+    # process evict at once, so the limit only bounds staleness for changes made by another
+    # server process sharing the database. None: 10 min on SQLite (one server), 30 s otherwise.
+    device_cache_ttl: timedelta | None = None
 
     @field_validator("offline_after_missed")
     @classmethod
@@ -54,6 +58,14 @@ class ServerSettings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'signalbeam.db').resolve()}"
+
+    @property
+    def device_cache_seconds(self) -> float:
+        """The device cache's time limit (see `device_cache_ttl`)."""
+        if self.device_cache_ttl is not None:
+            return self.device_cache_ttl.total_seconds()
+        # A TTL near the sync interval makes a third or more of all syncs read the database.
+        return 600.0 if self.resolved_database_url.startswith("sqlite") else 30.0
 
     @property
     def offline_after(self) -> timedelta:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -50,7 +51,10 @@ class DeviceCache:
             self._entries.clear()
             self._hash_of.clear()
         self._forget(principal.pk)
-        self._entries[credential_hash] = (time.monotonic() + self._ttl, principal)
+        # Spread expiries over the second half of the TTL: a fleet that synced its way into
+        # the cache together must not fall out of it together (a burst of database reads).
+        ttl = self._ttl * random.uniform(0.5, 1.0)
+        self._entries[credential_hash] = (time.monotonic() + ttl, principal)
         self._hash_of[principal.pk] = credential_hash
 
     def evict(self, *device_pks: int) -> None:
