@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from tests.agent.support import Admin, Agents
@@ -62,3 +64,16 @@ def agents() -> Iterator[Agents]:
     started = Agents()
     yield started
     started.stop_all()
+
+
+@pytest.fixture(autouse=True)
+def no_stray_apps(tmp_path: Path) -> Iterator[None]:
+    """Native apps outlive their agent by design; stop the ones this test left running."""
+    yield
+    root = str(tmp_path)
+    for process in psutil.process_iter(["pid"]):
+        try:
+            if process.pid != os.getpid() and process.cwd().startswith(root):
+                process.kill()
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
