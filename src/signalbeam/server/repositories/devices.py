@@ -100,7 +100,6 @@ class DeviceRepository(TenantRepository):
                     desired_version=version,
                 )
                 .returning(Device.id, Device.device_id, Device.desired_generation)
-                .execution_options(synchronize_session=False)
             )
             found += [(r[0], r[1], r[2]) for r in await self.session.execute(statement)]
         return found

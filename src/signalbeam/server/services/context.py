@@ -80,14 +80,35 @@ def device_event(
 
 def event_payload(event: Event) -> EventPayload:
     """The public JSON form of an event, as the API and live streams show it."""
+    return payload(
+        event.id,
+        event.type,
+        event.device_id,
+        event.actor,
+        event.message,
+        event.data,
+        event.created_at,
+    )
+
+
+def payload(
+    event_id: int,
+    type_: str,
+    device_id: str | None,
+    actor: str,
+    message: str,
+    data: dict[str, Any],
+    created_at: datetime,
+) -> EventPayload:
+    """The public JSON form of an event from its fields (for rows inserted in bulk too)."""
     return {
-        "id": event.id,
-        "type": event.type,
-        "device_id": event.device_id,
-        "actor": event.actor,
-        "message": event.message,
-        "data": event.data,
-        "created_at": event.created_at.isoformat(),
+        "id": event_id,
+        "type": type_,
+        "device_id": device_id,
+        "actor": actor,
+        "message": message,
+        "data": data,
+        "created_at": created_at.isoformat(),
     }
 
 
@@ -168,16 +189,8 @@ class UnitOfWork:
         ]
         ids = await self.events.add_many_for_devices(rows)
         for pk, device_id, message, data in entries:
-            payload: EventPayload = {
-                "id": ids[pk],
-                "type": type_.value,
-                "device_id": device_id,
-                "actor": actor,
-                "message": message,
-                "data": data,
-                "created_at": at.isoformat(),
-            }
-            self._published.append((tenant, payload))
+            event = payload(ids[pk], type_.value, device_id, actor, message, data, at)
+            self._published.append((tenant, event))
 
     async def commit(self) -> None:
         """Commit the change and its events, then tell live subscribers."""

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from signalbeam.domain.errors import NotFound
 from signalbeam.domain.model import EventType, Role
 from signalbeam.protocol.bundle_v1 import NAME_PATTERN
-from signalbeam.server.db.models import Device
 from signalbeam.server.runtime import Runtime
 from signalbeam.server.services.context import Actor, UnitOfWork
 
@@ -26,68 +26,68 @@ def bundle_of(spec: dict[str, Any]) -> tuple[str | None, str | None]:
     return None, None
 
 
+@dataclass
+class Pending:
+    """Devices whose desired state changed in a transaction, to announce once it commits."""
+
+    generations: dict[int, int] = field(default_factory=dict)  # device pk -> generation
+    specs: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    def add(self, changed: Sequence[tuple[int, str, int]], spec: dict[str, Any]) -> None:
+        for pk, _, generation in changed:
+            self.generations[pk], self.specs[pk] = generation, spec
+
+
 async def set_desired(
     runtime: Runtime, actor: Actor, device_ids: Sequence[str], spec: dict[str, Any], summary: str
 ) -> dict[str, int]:
     """Give devices a new desired state (new generation each) and wake their watchers.
 
-    Returns each device's new generation. Bundles and rollouts call this; `summary` is the
-    human line for the activity log, e.g. "desired state: warehouse-monitor@1.2.0".
+    Returns each device's new generation. `summary` is the human line for the activity log,
+    e.g. "desired state: warehouse-monitor@1.2.0".
     """
     actor.require(Role.OPERATOR)
-    bundle, version = bundle_of(spec)
-    named = {"bundle": bundle, "version": version} if bundle else {}
     wanted = list(dict.fromkeys(device_ids))
     async with runtime.unit_of_work(actor) as uow:
-        changed = await uow.devices.advance_desired(wanted, spec, bundle, version)
+        changed = await write_desired(uow, wanted, spec, summary)
         missing = sorted(set(wanted) - {device_id for _, device_id, _ in changed})
         if missing:
             raise NotFound(f"no such devices in this tenant: {', '.join(missing)}", field="devices")
-        await uow.record_devices(
-            EventType.DEVICE_DESIRED_STATE_CHANGED,
-            [
-                (
-                    pk,
-                    device_id,
-                    f"{summary} (generation {generation})",
-                    {"generation": generation, **named},
-                )
-                for pk, device_id, generation in changed
-            ],
-        )
         await uow.commit()
-    generations = {pk: generation for pk, _, generation in changed}
-    runtime.devices.evict(*generations)
-    runtime.watchers.notify(generations, dict.fromkeys(generations, spec))
+    pending = Pending()
+    pending.add(changed, spec)
+    announce_desired(runtime, pending)
     return {device_id: generation for _, device_id, generation in changed}
 
 
-def write_desired(
-    uow: UnitOfWork, devices: Sequence[Device], spec: dict[str, Any], summary: str
-) -> None:
-    """Set the desired state of loaded devices inside `uow`, one new generation and event each.
+async def write_desired(
+    uow: UnitOfWork, device_ids: Sequence[str], spec: dict[str, Any], summary: str
+) -> list[tuple[int, str, int]]:
+    """Give devices a new desired state inside `uow`: one statement, one event row each.
 
-    For callers that must change desired state in the same transaction as their own rows (the
-    rollout engine); they call `announce_desired` once the transaction is committed.
+    Returns (pk, device_id, new generation) of the devices found. For callers that change
+    desired state in the same transaction as their own rows (the rollout engine), too; all
+    call `announce_desired` once the transaction is committed.
     """
     bundle, version = bundle_of(spec)
     named = {"bundle": bundle, "version": version} if bundle else {}
-    for device in devices:
-        device.desired_generation += 1
-        device.desired_state = spec
-        device.desired_bundle, device.desired_version = bundle, version
-        uow.record(
-            EventType.DEVICE_DESIRED_STATE_CHANGED,
-            f"{summary} (generation {device.desired_generation})",
-            device=device,
-            data={"generation": device.desired_generation, **named},
-        )
-
-
-def announce_desired(runtime: Runtime, devices: Sequence[Device]) -> None:
-    """After commit: drop cached copies of the devices and wake agents watching them."""
-    runtime.devices.evict(*(device.id for device in devices))
-    runtime.watchers.notify(
-        {device.id: device.desired_generation for device in devices},
-        {device.id: device.desired_state for device in devices},
+    changed = await uow.devices.advance_desired(device_ids, spec, bundle, version)
+    await uow.record_devices(
+        EventType.DEVICE_DESIRED_STATE_CHANGED,
+        [
+            (
+                pk,
+                device_id,
+                f"{summary} (generation {generation})",
+                {"generation": generation, **named},
+            )
+            for pk, device_id, generation in changed
+        ],
     )
+    return changed
+
+
+def announce_desired(runtime: Runtime, pending: Pending) -> None:
+    """After commit: drop cached copies of the devices and wake agents watching them."""
+    runtime.devices.evict(*pending.generations)
+    runtime.watchers.notify(pending.generations, pending.specs)

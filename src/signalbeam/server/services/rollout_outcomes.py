@@ -22,9 +22,9 @@ from signalbeam.domain.rollouts import (
     RolloutState,
     record_generations,
 )
-from signalbeam.server.db.models import Device, Rollout
+from signalbeam.server.db.models import Rollout
 from signalbeam.server.services.context import UnitOfWork
-from signalbeam.server.services.desired import write_desired
+from signalbeam.server.services.desired import Pending, write_desired
 from signalbeam.server.services.signing import bundle_document
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ class Applied:
     """The saved state and the devices whose desired state changed (to announce after commit)."""
 
     state: RolloutState
-    devices: list[Device] = field(default_factory=list)
+    pending: Pending = field(default_factory=Pending)
 
 
 async def apply_outcome(uow: UnitOfWork, row: Rollout, outcome: Outcome, at: datetime) -> Applied:
@@ -66,18 +66,14 @@ async def _assign(uow: UnitOfWork, row: Rollout, action: Assign, applied: Applie
     if document is None:
         # Versions are immutable and never deleted, so this means the database was edited.
         raise LookupError(f"rollout {row.id}: {action.bundle}@{action.version} is not stored")
-    devices = await uow.devices.get_many(action.device_ids)
     summary = f"rollout {row.id}: desired state {action.bundle}@{action.version}"
-    write_desired(uow, devices, document, summary)
-    generations = {device.device_id: device.desired_generation for device in devices}
+    changed = await write_desired(uow, action.device_ids, document, summary)
+    generations = {device_id: generation for _, device_id, generation in changed}
     applied.state = record_generations(applied.state, generations)
-    applied.devices += devices
+    applied.pending.add(changed, document)
 
 
 async def _revert(uow: UnitOfWork, row: Rollout, action: Revert, applied: Applied) -> None:
-    devices = await uow.devices.get_many([action.device_id])
-    if not devices:
-        return
     document: dict[str, Any] | None = {}
     summary = f"rollout {row.id} rolled back: desired state cleared (it ran nothing before)"
     if action.bundle is not None and action.version is not None:
@@ -98,8 +94,8 @@ async def _revert(uow: UnitOfWork, row: Rollout, action: Revert, applied: Applie
             f"rollout {row.id} rolled back: desired state cleared "
             f"({action.bundle}@{action.version}, which it ran before, is not stored here)"
         )
-    write_desired(uow, devices, document, summary)
-    applied.devices += devices
+    changed = await write_desired(uow, [action.device_id], document, summary)
+    applied.pending.add(changed, document)
 
 
 async def _emit(uow: UnitOfWork, row: Rollout, action: Emit, state: RolloutState) -> None:

@@ -192,7 +192,7 @@ async def _control_once(
         outcome = action(RolloutState.from_dict(row.state), now)
         applied = await apply_outcome(uow, row, outcome, now)
         await uow.commit()
-    announce_desired(runtime, applied.devices)
+    announce_desired(runtime, applied.pending)
     # The row object still holds what was read; the view shows what was saved.
     return RolloutView(row, applied.state)
 

@@ -49,13 +49,12 @@ class TrustState:
 def _trust_of(keys: list[SigningKey], policy: TenantPolicy) -> Trust:
     return Trust(
         version=policy.trust_version,
-        keys=tuple(TrustedKey(k.key_id, _kind(k.kind), k.public_key) for k in keys),
+        keys=tuple(
+            TrustedKey(k.key_id, "server" if k.kind == "server" else "operator", k.public_key)
+            for k in keys
+        ),
         operator_keys_only=policy.operator_keys_only,
     )
-
-
-def _kind(kind: str) -> Any:
-    return "server" if kind == "server" else "operator"
 
 
 def _server_pair(keys: list[SigningKey]) -> KeyPair | None:
@@ -190,28 +189,28 @@ def _vouch(
     also how the switch to operator keys only reaches them.
     """
     payload = proposed.payload()
-    good = []
-    if server is not None and not state.trust.operator_keys_only:
-        good.append(server.sign(payload).to_dict())
+    accepted = []
     for signature in offered:
         try:
             verify(state.trust, payload, [signature], f"trust statement v{proposed.version}")
         except SignatureError:
             continue
-        good.append(signature)
-    if not good and state.trust.operator_keys_only:
+        accepted.append(signature)
+    if not accepted and state.trust.operator_keys_only:
         raise InvalidInput(
             "this tenant trusts operator keys only: sign the change with a registered operator "
             "key (signalbeam keys register NAME --sign-with KEY)",
             field="trust_signature",
         )
-    if offered and len(good) == (0 if state.trust.operator_keys_only else 1):
+    if offered and not accepted:
         raise InvalidInput(
             "trust_signature does not verify with any trusted key; sign the proposed statement "
             f"v{proposed.version} (GET /api/v1/signing/trust) with a registered key",
             field="trust_signature",
         )
-    return good
+    if server is not None and not state.trust.operator_keys_only:
+        accepted.append(server.sign(payload).to_dict())
+    return accepted
 
 
 async def register_key(

@@ -59,7 +59,7 @@ async def step_rollout(runtime: Runtime, tenant_id: int, rollout_id: int, now: d
             return False
         applied = await apply_outcome(uow, row, outcome, now)
         await uow.commit()
-    announce_desired(runtime, applied.devices)
+    announce_desired(runtime, applied.pending)
     return True
 
 
