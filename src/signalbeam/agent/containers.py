@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import re
 from dataclasses import dataclass, field
@@ -299,20 +300,23 @@ class ContainerDriver:
             return self._unavailable(err)
         return UnitError(f"container {name} {what}: {err.message}")
 
-    async def _inspect_managed(self) -> list[dict[str, Any]]:
+    async def _inspect_managed(self, unit: str | None = None) -> list[dict[str, Any]]:
+        """Inspect our containers (only unit `unit`'s, when given: a health probe's lookup)."""
         engine = self._client()
+        wanted = {OWNER: self.owner, **({UNIT: unit} if unit is not None else {})}
+        labels = [f"{key}={value}" for key, value in wanted.items()]
         try:
             listed = await engine.call(
                 "GET",
                 "/containers/json",
-                params={"all": "true", "filters": f'{{"label":["{OWNER}={self.owner}"]}}'},
+                params={"all": "true", "filters": json.dumps({"label": labels})},
             )
         except EngineError as err:
             raise self._unavailable(err) from err
         found = []
         for item in listed or []:
             # Filter again: never trust a filter to be the only guard against foreign units.
-            if (item.get("Labels") or {}).get(OWNER) != self.owner:
+            if any((item.get("Labels") or {}).get(k) != v for k, v in wanted.items()):
                 continue
             info = await engine.call("GET", f"/containers/{item['Id']}/json", ok_missing=True)
             if info is not None:
@@ -320,10 +324,8 @@ class ContainerDriver:
         return found
 
     async def _find(self, name: str) -> dict[str, Any] | None:
-        for info in await self._inspect_managed():
-            if _labels(info).get(UNIT) == name:
-                return info
-        return None
+        found = await self._inspect_managed(unit=name)
+        return found[0] if found else None
 
     async def _remove(self, name: str) -> None:
         healing = self._healing.pop(name, None)

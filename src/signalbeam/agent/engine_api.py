@@ -95,6 +95,27 @@ class EngineClient:
         ok_missing: bool = False,
     ) -> Any:
         """One request; the decoded JSON (None for an empty body, or a 404 when allowed)."""
+        content = await self.raw(
+            method, path, params=params, body=body, timeout=timeout, ok_missing=ok_missing
+        )
+        if not content:
+            return None
+        try:
+            return json.loads(content)
+        except ValueError as err:
+            raise EngineError(f"the engine at {self.address} answered {path} with no JSON") from err
+
+    async def raw(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: Any = None,
+        timeout: float = CALL_SECONDS,
+        ok_missing: bool = False,
+    ) -> bytes:
+        """One request; the answer's bytes (logs and exec output are byte streams)."""
         try:
             response = await self.http.request(
                 method, path, params=params, json=body, timeout=timeout
@@ -102,22 +123,10 @@ class EngineClient:
         except httpx.HTTPError as err:
             raise EngineError(_unreachable(self.address, err)) from err
         if response.status_code == 404 and ok_missing:
-            return None
+            return b""
         if response.status_code >= 400:
             raise EngineError(_message(response.content), response.status_code)
-        if not response.content:
-            return None
-        try:
-            return response.json()
-        except ValueError:
-            return response.content
-
-    async def raw(self, method: str, path: str, **kwargs: Any) -> bytes:
-        """A request whose answer is a byte stream (logs, exec output)."""
-        answer = await self.call(method, path, **kwargs)
-        if isinstance(answer, bytes):
-            return answer
-        return b"" if answer is None else json.dumps(answer).encode()
+        return response.content
 
     async def stream(
         self, method: str, path: str, *, params: dict[str, Any], timeout: float | None
