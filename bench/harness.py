@@ -272,3 +272,15 @@ def _load_env() -> dict[str, str]:
     root = str(Path(__file__).resolve().parent.parent)
     path = os.environ.get("PYTHONPATH")
     return {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{path}" if path else root}
+
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def emit(name: str, result: dict[str, Any]) -> int:
+    """Write a standalone bench's JSON to bench/results/NAME.json and to stdout; exit 0."""
+    text = orjson.dumps(result, option=orjson.OPT_INDENT_2)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}.json").write_bytes(text)
+    sys.stdout.write(text.decode() + "\n")
+    return 0

@@ -26,13 +26,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
 
-from bench.harness import Server, Skip, database, log, run_server
+from bench.harness import Server, Skip, database, emit, log, run_server
 from signalbeam.sim.device import Behaviour
 from signalbeam.sim.fleet import Fleet, FleetConfig
 
-RESULTS = Path(__file__).resolve().parent / "results"
 POLL_SECONDS = 0.1
 BUNDLE = "bench-app"
 
@@ -204,11 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     except Skip as skip:
         log(f"skipped: {skip}")
         return 0
-    text = orjson.dumps(result, option=orjson.OPT_INDENT_2)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"rollout_convergence-{args.backend}.json").write_bytes(text)
-    sys.stdout.write(text.decode() + "\n")
-    return 0
+    return emit(f"rollout_convergence-{args.backend}", result)
 
 
 if __name__ == "__main__":

@@ -21,11 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
 
-from bench.harness import Server, Skip, database, log, run_server
+from bench.harness import Server, Skip, database, emit, log, run_server
 
-RESULTS = Path(__file__).resolve().parent / "results"
 SITES = ("oslo", "bergen", "trondheim", "stavanger", "tromso")
 ENVS = ("prod", "staging")
 VIEWS = {
@@ -142,11 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     except Skip as skip:
         log(f"skipped: {skip}")
         return 0
-    text = orjson.dumps(result, option=orjson.OPT_INDENT_2)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"web_fleet-{args.backend}.json").write_bytes(text)
-    sys.stdout.write(text.decode() + "\n")
-    return 0
+    return emit(f"web_fleet-{args.backend}", result)
 
 
 if __name__ == "__main__":

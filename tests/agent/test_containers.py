@@ -214,7 +214,7 @@ async def test_never_touches_containers_it_does_not_own(
         engine.podman("rm", "-f", foreign, check=False)
 
 
-async def test_no_engine_is_a_plain_reason(tmp_path: object) -> None:
+async def test_no_engine_is_a_plain_reason() -> None:
     driver = ContainerDriver("device-x", "unix:///nonexistent/engine.sock")
     try:
         with pytest.raises(EngineUnavailable) as caught:
