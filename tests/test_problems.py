@@ -174,3 +174,48 @@ async def test_stream_filters_are_checked_like_the_list(client: httpx.AsyncClien
     assert_problem(bad_type, 422, "type")
     bad_device = await client.get("/api/v1/events/stream", params={"device": "ghost"})
     assert_problem(bad_device, 404, "device")
+
+
+async def test_sync_refusals_are_problems(
+    client: httpx.AsyncClient, anon: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    """Device syncs are served beside the framework; their errors must read the same."""
+    credential = await enroll(anon, await enrollment_token(client), "pi-refusals")
+    auth = {"Authorization": f"Bearer {credential}", "content-type": "application/json"}
+    url = "/api/device/v1/sync"
+
+    missing = await anon.post(url, json={})
+    assert "Authorization: Bearer" in str(assert_problem(missing, 401)["detail"])
+    assert missing.headers["www-authenticate"] == "Bearer"
+
+    broken = await anon.post(url, content=b'{"heartbeat": {', headers=auth)
+    assert "not valid JSON" in str(assert_problem(broken, 400, "body")["detail"])
+
+    typo = await anon.post(url, json={"heartbeet": {}}, headers=auth)
+    assert "unknown field" in str(assert_problem(typo, 422, "heartbeet")["detail"])
+
+    nested = await anon.post(url, json={"heartbeat": {"cpu_percent": 250}}, headers=auth)
+    assert_problem(nested, 422, "heartbeat.cpu_percent")
+
+    empty = await anon.post(url, content=b"", headers=auth)
+    assert_problem(empty, 422, "body")
+
+    big = b"x" * (runtime.settings.max_body_bytes + 1)
+    declared = await anon.post(url, content=big, headers=auth)
+    assert str(runtime.settings.max_body_bytes) in str(
+        assert_problem(declared, 413, "body")["detail"]
+    )
+
+    chunk = b" " * 65536
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(runtime.settings.max_body_bytes // len(chunk) + 2):
+            yield chunk
+
+    assert_problem(await anon.post(url, content=chunks(), headers=auth), 413, "body")
+
+    # None of the refusals counted as a sync: the device has never been seen.
+    device = (await client.get("/api/v1/devices/pi-refusals")).json()
+    assert device["last_seen_at"] is None
+    ok = await anon.post(url, json={"known_generation": 0}, headers=auth)
+    assert ok.status_code == 200 and ok.json()["status"] in ("changed", "unchanged")

@@ -17,6 +17,7 @@ from signalbeam.server.api import problems
 from signalbeam.server.api.deps import RuntimeDep
 from signalbeam.server.api.device.v1.artifacts import router as device_artifacts_router
 from signalbeam.server.api.device.v1.routes import router as device_router
+from signalbeam.server.api.device.v1.sync_fast_path import ControlPlaneApp, SyncFastPath
 from signalbeam.server.api.limits import BodyLimitMiddleware
 from signalbeam.server.api.management.v1 import (
     artifacts,
@@ -122,7 +123,7 @@ def create_app(settings: ServerSettings, on_ready: OnReady | None = None) -> Fas
             runtime.bus.close()
             await runtime.engine.dispose()
 
-    app = FastAPI(
+    app = ControlPlaneApp(
         title="SignalBeam",
         version=__version__,
         openapi_url="/api/openapi.json",
@@ -131,6 +132,7 @@ def create_app(settings: ServerSettings, on_ready: OnReady | None = None) -> Fas
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    app.sync_fast_path = SyncFastPath(runtime)
     problems.install(app)
     app.include_router(_health_router())
     app.include_router(device_router)

@@ -77,10 +77,10 @@ def _message(error: dict[str, Any]) -> str:
     return str(error.get("msg", "invalid value"))
 
 
-async def _validation(_request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, RequestValidationError)
-    errors = [{"field": _field_path(e["loc"]), "message": _message(e)} for e in exc.errors()]
-    if any(e["type"] == "json_invalid" for e in exc.errors()):
+def validation_problem(raw: Sequence[Any]) -> JSONResponse:
+    """400 for JSON that does not parse, else 422 naming every invalid field."""
+    errors = [{"field": _field_path(e["loc"]), "message": _message(e)} for e in raw]
+    if any(e["type"] == "json_invalid" for e in raw):
         return problem(
             400, "Malformed JSON", errors[0]["message"] + "; send a JSON object", field="body"
         )
@@ -88,11 +88,21 @@ async def _validation(_request: Request, exc: Exception) -> Response:
     return problem(422, "Invalid input", detail, field=errors[0]["field"], errors=errors)
 
 
-async def _domain(_request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, DomainError)
+def domain_problem(exc: DomainError) -> JSONResponse:
+    """The status and wording a domain error stands for."""
     status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 400)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return problem(status, exc.title, exc.detail, field=exc.field, headers=headers)
+
+
+async def _validation(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    return validation_problem(exc.errors())
+
+
+async def _domain(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)
+    return domain_problem(exc)
 
 
 async def _http(request: Request, exc: Exception) -> Response:
@@ -104,12 +114,22 @@ async def _http(request: Request, exc: Exception) -> Response:
         return problem(
             405, "Method not allowed", f"{request.method} is not allowed on {request.url.path}"
         )
+    return http_problem(exc)
+
+
+def http_problem(exc: StarletteHTTPException) -> JSONResponse:
+    """An HTTP-level refusal (a body too large, say) as problem+json."""
     if exc.status_code == 413:
         return problem(413, "Request body too large", str(exc.detail), field="body")
     return problem(exc.status_code, "Request failed", str(exc.detail))
 
 
 async def _unexpected(_request: Request, exc: Exception) -> Response:
+    return unexpected_problem(exc)
+
+
+def unexpected_problem(exc: Exception) -> JSONResponse:
+    """A 500 with a reference to the logged traceback; the traceback never reaches the client."""
     reference = uuid.uuid4().hex[:12]
     log.error("unhandled error (reference %s)", reference, exc_info=exc)
     return problem(

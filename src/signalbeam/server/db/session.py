@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -29,17 +30,29 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
+def _json_text(value: Any) -> str:
+    # Every sync writes three JSON columns; orjson encodes them several times faster than
+    # the standard library, which showed up in the ingest profile.
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 def create_engine(url: str) -> AsyncEngine:
     """An async engine with the right settings for the backend behind `url`."""
+    json_codec: dict[str, Any] = {"json_serializer": _json_text, "json_deserializer": orjson.loads}
     if is_sqlite(url):
         # A pool as large as the concurrency we expect: each new aiosqlite connection costs
         # a thread and the PRAGMAs, so churning connections under load is expensive.
         engine = create_async_engine(
-            url, connect_args={"timeout": 10}, pool_size=32, max_overflow=32, pool_timeout=30
+            url,
+            connect_args={"timeout": 10},
+            pool_size=32,
+            max_overflow=32,
+            pool_timeout=30,
+            **json_codec,
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, pool_size=32, max_overflow=32, pool_pre_ping=True)
+    return create_async_engine(url, pool_size=32, max_overflow=32, pool_pre_ping=True, **json_codec)
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
