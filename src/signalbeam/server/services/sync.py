@@ -17,7 +17,6 @@ from signalbeam.protocol.device_v1 import (
     WatchResponse,
 )
 from signalbeam.server.db.models import Device
-from signalbeam.server.repositories import credentials
 from signalbeam.server.runtime import Runtime
 from signalbeam.server.services.device_cache import DevicePrincipal
 from signalbeam.server.workers.ingest import Ingestor, SyncRecord
@@ -30,19 +29,18 @@ async def authenticate(runtime: Runtime, credential: str) -> DevicePrincipal:
     if cached is not None:
         return cached
     version = runtime.devices.version
-    async with runtime.sessions() as session:
-        device = await credentials.device(session, credential_hash)
-    if device is None or device.decommissioned_at is not None:
+    device = await runtime.credential_lookups.holder(credential_hash)
+    if device is None or device.decommissioned:
         raise Unauthenticated(
             "device credential not recognised (rotated, or the device was decommissioned); "
             "enroll again with `signalbeam-agent register`"
         )
     principal = DevicePrincipal(
-        pk=device.id,
+        pk=device.pk,
         tenant_id=device.tenant_id,
         device_id=device.device_id,
         desired_generation=device.desired_generation,
-        desired_spec=device.desired_state,
+        desired_spec=device.desired_spec,
     )
     runtime.devices.put(credential_hash, principal, version)
     return principal

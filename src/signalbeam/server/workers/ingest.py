@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,12 +20,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from signalbeam.domain.model import EventType, Presence
 from signalbeam.protocol.device_v1 import Facts, Heartbeat, ReportedState
-from signalbeam.server.db.models import Device, Event
+from signalbeam.server.db.models import Device
+from signalbeam.server.repositories.events import EventRepository
 from signalbeam.server.repositories.metrics import insert_samples
-from signalbeam.server.services.bus import EventBus
-from signalbeam.server.services.context import SYSTEM_ACTOR, device_event, event_payload
+from signalbeam.server.services.bus import EventBus, EventPayload
+from signalbeam.server.services.context import SYSTEM_ACTOR, payload
 
 log = logging.getLogger(__name__)
+ONLINE_MESSAGE = "device is online"
+# How long a batch waits for company; small next to a sync's latency target (25 ms at p95).
+COLLECT_SECONDS = 0.004
 
 
 @dataclass
@@ -124,6 +129,11 @@ class Ingestor:
         while not stopping:
             first = await self._queue.get()
             batch = [first] if first is not None else []
+            if first is not None and self._queue.qsize() < self._max_batch:
+                # A moment's wait lets the syncs arriving right behind this one share its
+                # transaction. Without it, a steady 1,000 syncs/s arrive one at a time and
+                # each pays a whole transaction (five round trips to the database thread).
+                await asyncio.sleep(COLLECT_SECONDS)
             while len(batch) < self._max_batch and not self._queue.empty():
                 item = self._queue.get_nowait()
                 if item is None:
@@ -175,27 +185,56 @@ class Ingestor:
                     if r.device_pk in live
                 ],
             )
-            events = [
-                _online_event(latest[pk])
-                for pk in live
-                if previous[pk] in (Presence.NEW, Presence.OFFLINE)
+            # Plain multi-row INSERTs: ORM objects cost one round trip to the database thread
+            # each, and under load every round trip waits its turn in a busy event loop (a
+            # fleet's first syncs took seconds per batch that way).
+            came_online = [
+                latest[pk] for pk in live if previous[pk] in (Presence.NEW, Presence.OFFLINE)
             ]
-            session.add_all(events)
+            published = await _record_online(session, came_online)
             await session.commit()
         self.batches += 1
-        for event in events:
-            self._bus.publish(event.tenant_id, event_payload(event))
+        for tenant_id, event in published:
+            self._bus.publish(tenant_id, event)
         for listener in self.listeners:
             listener()
 
 
-def _online_event(record: SyncRecord) -> Event:
-    return device_event(
-        record.tenant_id,
-        record.device_pk,
-        record.device_id,
-        EventType.DEVICE_ONLINE.value,
-        SYSTEM_ACTOR,
-        "device is online",
-        at=record.seen_at,
-    )
+async def _record_online(
+    session: AsyncSession, records: list[SyncRecord]
+) -> list[tuple[int, EventPayload]]:
+    """`device.online` rows for devices that were new or offline; their payloads to publish."""
+    by_tenant: dict[int, list[SyncRecord]] = defaultdict(list)
+    for record in records:
+        by_tenant[record.tenant_id].append(record)
+    published: list[tuple[int, EventPayload]] = []
+    for tenant_id, tenant_records in by_tenant.items():
+        rows = [
+            {
+                "device_pk": r.device_pk,
+                "device_id": r.device_id,
+                "type": EventType.DEVICE_ONLINE.value,
+                "actor": SYSTEM_ACTOR,
+                "message": ONLINE_MESSAGE,
+                "data": {},
+                "created_at": r.seen_at,
+            }
+            for r in tenant_records
+        ]
+        ids = await EventRepository(session, tenant_id).add_many_for_devices(rows)
+        published += [
+            (
+                tenant_id,
+                payload(
+                    ids[r.device_pk],
+                    EventType.DEVICE_ONLINE.value,
+                    r.device_id,
+                    SYSTEM_ACTOR,
+                    ONLINE_MESSAGE,
+                    {},
+                    r.seen_at,
+                ),
+            )
+            for r in tenant_records
+        ]
+    return published
