@@ -8,15 +8,16 @@ import pytest
 
 from signalbeam.agent.apps import AppDriver, single_file_name
 from signalbeam.agent.artifacts import ControlPlane
+from signalbeam.agent.spec import AppSpec, parse_unit
 from signalbeam.agent.units import UnitError
-from signalbeam.protocol.bundle_v1 import AppSpec
 
 SHA = "b" * 64
 
 
 def spec(command: list[str]) -> AppSpec:
-    return AppSpec.model_validate(
-        {"name": "relay", "artifact": {"name": "relay.bin", "sha256": SHA}, "command": command}
+    return parse_unit(
+        {"name": "relay", "artifact": {"name": "relay.bin", "sha256": SHA}, "command": command},
+        AppSpec,
     )
 
 

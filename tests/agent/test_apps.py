@@ -24,8 +24,8 @@ from signalbeam.agent.apps import (
     AppSettings,
     process_start_time,
 )
+from signalbeam.agent.spec import AppSpec, parse_unit, unit_fingerprint
 from signalbeam.agent.units import RestartPolicy, UnitError, UnitState, UnitStatus
-from signalbeam.protocol.bundle_v1 import AppSpec, unit_fingerprint
 from tests.agent.test_artifacts import ArtifactServer, artifact_server
 from tests.components import free_port
 
@@ -124,8 +124,8 @@ class Apps:
         url = self.server.add(f"/download/{name}-{len(self.server.blobs)}.zip", data)
         sha = hashlib.sha256(data).hexdigest()
         artifact = {"url": url, "sha256": sha}
-        return AppSpec.model_validate(
-            {"name": name, "artifact": artifact, "command": command, "env": env}
+        return parse_unit(
+            {"name": name, "artifact": artifact, "command": command, "env": env}, AppSpec
         )
 
     def record(self, name: str) -> AppRecord:

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from signalbeam.agent.containers import ContainerDriver, container_name, create_body, pull_failure
+from signalbeam.agent.spec import ContainerSpec, parse_unit, unit_fingerprint
 from signalbeam.agent.units import EngineUnavailable, RestartPolicy, UnitError, UnitState
-from signalbeam.protocol.bundle_v1 import ContainerSpec, unit_fingerprint
 from tests.components import free_port
 from tests.engine import Engine, engine
 
@@ -24,7 +24,7 @@ FAST = RestartPolicy(base=0.3, cap=2.0, stable_after=30.0)
 
 def web(image: str, port: int, **extra: object) -> ContainerSpec:
     """busybox httpd serving /www on `port`, published on loopback."""
-    return ContainerSpec.model_validate(
+    return parse_unit(
         {
             "name": "web",
             "image": image,
@@ -32,7 +32,8 @@ def web(image: str, port: int, **extra: object) -> ContainerSpec:
             "ports": [f"127.0.0.1:{port}:8080"],
             "env": {"GREETING": "hello"},
             **extra,
-        }
+        },
+        ContainerSpec,
     )
 
 
@@ -58,14 +59,15 @@ async def driver(engine: Engine, request: pytest.FixtureRequest) -> AsyncIterato
 
 
 def test_create_body_maps_ports_volumes_env_and_never_lets_the_engine_restart() -> None:
-    spec = ContainerSpec.model_validate(
+    spec = parse_unit(
         {
             "name": "sensor",
             "image": "registry.example/org/temp:1.2.0",
             "env": {"LOG_LEVEL": "info"},
             "ports": ["8080:8080", "127.0.0.1:9000:90/udp"],
             "volumes": ["/data/temp:/data", "/etc/sensor:/etc/sensor:ro"],
-        }
+        },
+        ContainerSpec,
     )
     body = create_body(spec, {"io.signalbeam.owner": "d1"})
     assert body["ExposedPorts"] == {"8080/tcp": {}, "90/udp": {}}
@@ -171,8 +173,9 @@ async def test_a_crash_loop_is_restarted_with_backoff_and_reported(
     engine: Engine, driver: ContainerDriver
 ) -> None:
     image = engine.image("sb/web", "1.0.0")
-    spec = ContainerSpec.model_validate(
-        {"name": "crash", "image": image, "command": ["sh", "-c", "echo boom >&2; exit 3"]}
+    spec = parse_unit(
+        {"name": "crash", "image": image, "command": ["sh", "-c", "echo boom >&2; exit 3"]},
+        ContainerSpec,
     )
     await driver.prepare(spec)
     await driver.start(spec, unit_fingerprint(spec), "site@1.0.0")

@@ -16,7 +16,8 @@ from starlette.routing import Route
 from signalbeam.agent.client import DeviceClient
 from signalbeam.agent.outbox import Outbox
 from signalbeam.agent.telemetry import Flusher
-from signalbeam.protocol.device_v1 import Heartbeat, TelemetryBatch
+from signalbeam.agent.wire import Heartbeat
+from signalbeam.protocol.device_v1 import TelemetryBatch
 from tests.agent.hostile import problem, serve
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from signalbeam.agent.outbox import Outbox, read_counts
-from signalbeam.protocol.device_v1 import Heartbeat, TelemetryAck
+from signalbeam.agent.wire import DiskUsage, Heartbeat, TelemetryAck
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -151,7 +151,7 @@ def test_a_full_disk_loses_samples_counted_and_keeps_events_in_memory(tmp_path: 
     # may not grow any more.
     pages = outbox._db.execute("PRAGMA page_count").fetchone()[0]
     outbox._db.execute(f"PRAGMA max_page_count = {pages}")
-    big = Heartbeat(disks=[{"mount": f"/m{n}" + "x" * 200, "percent": 1.0} for n in range(60)])
+    big = Heartbeat(disks=[DiskUsage(mount=f"/m{n}" + "x" * 200, percent=1.0) for n in range(60)])
     refused = [outbox.add_sample(big) for _ in range(20)].count(False)
     assert refused > 0
     assert not outbox.add_event("agent.test", "while full", {"pad": "x" * 5000}, T0)

@@ -8,7 +8,7 @@ from pathlib import Path
 from signalbeam.agent.identity import Identity, save_identity
 from signalbeam.agent.outbox import read_counts
 from signalbeam.agent.state import StateStore
-from signalbeam.protocol.device_v1 import DesiredState
+from signalbeam.agent.wire import DesiredState
 from tests.agent.support import Agents, agent_command, agent_env, wait_until
 from tests.components import free_port
 

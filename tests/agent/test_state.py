@@ -9,7 +9,7 @@ import pytest
 
 from signalbeam.agent.client import one_line, problem_detail
 from signalbeam.agent.state import StateStore, load_desired, load_status
-from signalbeam.protocol.device_v1 import DesiredState
+from signalbeam.agent.wire import DesiredState
 
 
 def test_status_and_desired_state_round_trip(tmp_path: Path) -> None:

@@ -6,10 +6,12 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+import msgspec
+
 from signalbeam.agent.client import one_line
 from signalbeam.agent.reconciler import Reconciler
+from signalbeam.agent.wire import DesiredState, ReportedState
 from signalbeam.domain.model import ApplyStatus
-from signalbeam.protocol.device_v1 import DesiredState, ReportedState
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +59,11 @@ class Applier:
                 self._busy = False
 
     async def _apply(self, desired: DesiredState) -> None:
-        applying = self.reported.model_copy(
-            update={
-                "generation": max(0, desired.generation),
-                "status": ApplyStatus.APPLYING.value if desired.spec else "idle",
-                "reason": None,
-            }
+        applying = msgspec.structs.replace(
+            self.reported,
+            generation=max(0, desired.generation),
+            status=ApplyStatus.APPLYING.value if desired.spec else "idle",
+            reason=None,
         )
         await self._set(applying)
         try:

@@ -29,8 +29,8 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from signalbeam.agent.artifacts import ArtifactCache, ControlPlane, unpack
+from signalbeam.agent.spec import AppSpec
 from signalbeam.agent.units import RestartPolicy, UnitError, UnitState, UnitStatus
-from signalbeam.protocol.bundle_v1 import AppSpec
 
 log = logging.getLogger(__name__)
 RECORD = "unit.json"

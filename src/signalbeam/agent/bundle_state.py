@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from signalbeam.agent.identity import ensure_state_dir, read_json, write_json
+from signalbeam.agent.spec import BundleSpec, parse_bundle
 from signalbeam.domain.errors import InvalidInput
-from signalbeam.protocol.bundle_v1 import BundleSpec, parse_bundle
 
 log = logging.getLogger(__name__)
 BUNDLE_STATE_FILE = "bundles.json"

@@ -16,18 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 
 from signalbeam.agent.bundle_state import BundleMemory, Failure
 from signalbeam.agent.config import AgentSettings
 from signalbeam.agent.health import HealthGate
 from signalbeam.agent.identity import Identity
-from signalbeam.agent.tls import tls_context
-from signalbeam.agent.trust import TrustStore
-from signalbeam.agent.units import EngineUnavailable, UnitDriver, UnitError, UnitState, UnitStatus
-from signalbeam.domain.errors import InvalidInput
-from signalbeam.domain.model import ApplyStatus
-from signalbeam.domain.reconcile import Action, Observed, Step, Wanted, plan
-from signalbeam.protocol.bundle_v1 import (
+from signalbeam.agent.spec import (
     AppSpec,
     BundleSpec,
     ContainerSpec,
@@ -35,7 +30,13 @@ from signalbeam.protocol.bundle_v1 import (
     parse_bundle,
     unit_fingerprint,
 )
-from signalbeam.protocol.device_v1 import ReportedItem, ReportedState
+from signalbeam.agent.tls import tls_context
+from signalbeam.agent.trust import TrustStore
+from signalbeam.agent.units import EngineUnavailable, UnitDriver, UnitError, UnitState, UnitStatus
+from signalbeam.agent.wire import ReportedItem, ReportedState, checked
+from signalbeam.domain.errors import InvalidInput
+from signalbeam.domain.model import ApplyStatus
+from signalbeam.domain.reconcile import Action, Observed, Step, Wanted, plan
 
 log = logging.getLogger(__name__)
 AnyDriver = UnitDriver[Any]
@@ -257,26 +258,27 @@ class BundleReconciler:
         except UnitError as err:
             observed, trouble = [], err.reason
         items = [_item(s) for s in observed]
-        state = ReportedState(
-            generation=self.generation,
-            bundle=running.name if running else None,
-            version=running.version if running else None,
-            digest=good.digest if good else None,
-            items=items,
+        state = checked(
+            ReportedState(
+                generation=self.generation,
+                bundle=running.name if running else None,
+                version=running.version if running else None,
+                digest=good.digest if good else None,
+                items=items,
+            )
         )
         if failure is not None and failure.generation == self.generation:
-            return state.model_copy(
-                update={
-                    "status": ApplyStatus.FAILED.value,
-                    "reason": failure.reason,
-                    "retryable": failure.retryable,
-                }
+            return msgspec.structs.replace(
+                state,
+                status=ApplyStatus.FAILED.value,
+                reason=failure.reason,
+                retryable=failure.retryable,
             )
         if running is None:
             return state
         problem = trouble or _degraded(running, observed)
         status = ApplyStatus.DEGRADED if problem else ApplyStatus.RUNNING
-        return state.model_copy(update={"status": status.value, "reason": problem})
+        return msgspec.structs.replace(state, status=status.value, reason=problem)
 
     async def close(self) -> None:
         """Stop talking to drivers; running units keep running."""

@@ -8,11 +8,12 @@ import socket
 from typing import Any, TypeVar
 
 import httpx
-from pydantic import BaseModel, ValidationError
+import msgspec
 
 from signalbeam import __version__
+from signalbeam.agent import wire
 from signalbeam.agent.tls import verify_for
-from signalbeam.protocol.device_v1 import (
+from signalbeam.agent.wire import (
     EnrollRequest,
     EnrollResponse,
     SyncRequest,
@@ -22,7 +23,7 @@ from signalbeam.protocol.device_v1 import (
     WatchResponse,
 )
 
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M", bound=msgspec.Struct)
 USER_AGENT = f"signalbeam-agent/{__version__}"
 MAX_RESPONSE_BYTES = 4 * 1024 * 1024
 REQUEST_SECONDS = 30.0
@@ -80,18 +81,12 @@ def problem_detail(status: int, body: bytes) -> str:
     return f"HTTP {status} without a problem detail ({len(body)} bytes)"
 
 
-def _more(count: int) -> str:
-    return "" if count <= 0 else f"; {count} more problem{'s' if count > 1 else ''}"
-
-
-def _shape_error(what: str, err: ValidationError) -> BadResponse:
-    first = err.errors()[0]
-    if first["type"] == "json_invalid":
+def _shape_error(what: str, err: msgspec.DecodeError) -> BadResponse:
+    if not isinstance(err, msgspec.ValidationError):
         return BadResponse(f"{what}: the answer is not JSON")
-    where = ".".join(str(part) for part in first["loc"]) or "body"
+    where, problem = wire.where(err)
     return BadResponse(
-        f"{what}: the answer has the wrong shape ({where}: {one_line(first['msg'], 120)}"
-        f"{_more(err.error_count() - 1)})"
+        f"{what}: the answer has the wrong shape ({where or 'body'}: {one_line(problem, 120)})"
     )
 
 
@@ -189,7 +184,7 @@ class DeviceClient:
         path: str,
         model: type[M],
         *,
-        body: BaseModel | None = None,
+        body: msgspec.Struct | None = None,
         params: dict[str, str] | None = None,
         seconds: float | None = None,
     ) -> M:
@@ -211,14 +206,14 @@ class DeviceClient:
         self,
         method: str,
         path: str,
-        body: BaseModel | None,
+        body: msgspec.Struct | None,
         params: dict[str, str] | None,
         deadline: float,
     ) -> tuple[int, bytes, float | None]:
         headers = {"Content-Type": "application/json"} if body is not None else {}
         if self._credential:
             headers["Authorization"] = f"Bearer {self._credential}"
-        content = body.model_dump_json().encode() if body is not None else None
+        content = wire.encode(body) if body is not None else None
         timeout = httpx.Timeout(10.0, read=deadline)
         request = self._http.build_request(
             method, path, content=content, params=params, headers=headers, timeout=timeout
@@ -235,8 +230,9 @@ class DeviceClient:
     ) -> M:
         if 200 <= status < 300:
             try:
-                return model.model_validate_json(data, extra="ignore")
-            except ValidationError as err:
+                # Unknown fields in answers are ignored (see `wire.Received`).
+                return wire.decode(data, model)
+            except msgspec.DecodeError as err:
                 raise _shape_error(what, err) from err
         detail = f"{what}: {problem_detail(status, data)}"
         if status in PERMANENT:

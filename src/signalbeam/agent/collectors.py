@@ -14,11 +14,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import msgspec
 import psutil
-from pydantic import ValidationError
 
 from signalbeam import __version__
-from signalbeam.protocol.device_v1 import DiskUsage, Facts, Heartbeat
+from signalbeam.agent.wire import DiskUsage, Facts, Heartbeat, checked
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -207,9 +207,9 @@ class Collector:
     def _heartbeat(self, values: dict[str, Any]) -> Heartbeat:
         now = datetime.now(UTC)
         try:
-            return Heartbeat(**values, sampled_at=now)
-        except ValidationError as err:
-            self._warn("heartbeat", f"{err.error_count()} values out of range; sending none")
+            return checked(Heartbeat(**values, sampled_at=now))
+        except msgspec.ValidationError as err:
+            self._warn("heartbeat", f"a value is out of range ({err}); sending none")
             return Heartbeat(sampled_at=now)
 
     def _read(self, name: str, read: Callable[[], T]) -> T | None:

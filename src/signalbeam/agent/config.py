@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from signalbeam.domain.durations import parse_duration
 from signalbeam.domain.errors import InvalidInput
@@ -36,68 +35,116 @@ class ConfigError(Exception):
     """The configuration cannot be used; the message names the setting and the source."""
 
 
-class AgentSettings(BaseModel):
+@dataclass(frozen=True)
+class AgentSettings:
     """Everything the agent can be told; defaults suit a Raspberry Pi."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    server: str | None = None
-    interval: float = Field(default=15.0, ge=0.1, le=3600)
     state_dir: Path
+    server: str | None = None
+    interval: float = 15.0
     log_level: str = "info"
-    outbox_max_samples: int = Field(default=10_000, ge=1, le=10_000_000)
-    outbox_batch_size: int = Field(default=500, ge=1, le=500)
-    mdns_interface: list[str] = []
-    watch_timeout: float = Field(default=30.0, ge=1, le=60)
-    request_timeout: float = Field(default=30.0, ge=0.5, le=300)
+    outbox_max_samples: int = 10_000
+    outbox_batch_size: int = 500
+    mdns_interface: list[str] = field(default_factory=list)
+    watch_timeout: float = 30.0
+    request_timeout: float = 30.0
     # The Docker Engine API endpoint (Docker or Podman); None: DOCKER_HOST, then the usual sockets.
     container_socket: str | None = None
-
-    @field_validator("interval", "watch_timeout", "request_timeout", mode="before")
-    @classmethod
-    def _duration(cls, value: object) -> object:
-        if isinstance(value, str):
-            try:
-                return parse_duration(value).total_seconds()
-            except InvalidInput as err:
-                raise ValueError(err.detail) from err
-        return value
-
-    @field_validator("state_dir")
-    @classmethod
-    def _expand(cls, value: Path) -> Path:
-        return value.expanduser()
-
-    @field_validator("server")
-    @classmethod
-    def _url(cls, value: str | None) -> str | None:
-        if value is None or not value.strip():
-            return None
-        if not value.startswith(("http://", "https://")):
-            raise ValueError(f'"{value}" is not a server URL; write it like http://host:8420')
-        return value.strip().rstrip("/")
-
-    @field_validator("log_level")
-    @classmethod
-    def _level(cls, value: str) -> str:
-        if value.lower() not in LOG_LEVELS:
-            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
-        return value.lower()
-
-    @field_validator("mdns_interface", mode="before")
-    @classmethod
-    def _interfaces(cls, value: object) -> object:
-        if isinstance(value, str):
-            value = [value]
-        if isinstance(value, list):
-            names = [p.strip() for item in value for p in str(item).split(",") if p.strip()]
-            return [] if names == ["all"] else names
-        return value
 
     @property
     def config_file(self) -> Path:
         """Where this agent's agent.toml lives."""
         return self.state_dir / CONFIG_FILE
+
+
+def _server(value: object) -> str | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not isinstance(value, str):
+        raise ValueError("must be text, a URL like http://host:8420")
+    if not value.startswith(("http://", "https://")):
+        raise ValueError(f'"{value}" is not a server URL; write it like http://host:8420')
+    return value.strip().rstrip("/")
+
+
+def _text(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError("must be text")
+    return value
+
+
+def _state_dir(value: object) -> Path:
+    if not isinstance(value, str | Path):
+        raise ValueError("must be a directory path")
+    return Path(value).expanduser()
+
+
+def _log_level(value: object) -> str:
+    if not isinstance(value, str) or value.lower() not in LOG_LEVELS:
+        raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+    return value.lower()
+
+
+def _interfaces(value: object) -> list[str]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list):
+        raise ValueError("must be a list of interface addresses, or all")
+    names = [p.strip() for item in items for p in str(item).split(",") if p.strip()]
+    return [] if names == ["all"] else names
+
+
+def _duration(low: float, high: float) -> Callable[[object], float]:
+    def read(value: object) -> float:
+        if isinstance(value, str):
+            try:
+                seconds = parse_duration(value).total_seconds()
+            except InvalidInput as err:
+                raise ValueError(err.detail) from err
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            seconds = float(value)
+        else:
+            raise ValueError("must be a duration like 15s or 2m")
+        if not low <= seconds <= high:
+            raise ValueError(f"must be from {low:g}s to {high:g}s")
+        return seconds
+
+    return read
+
+
+def _count(low: int, high: int) -> Callable[[object], int]:
+    def read(value: object) -> int:
+        number: int | None = None
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        elif isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+            number = int(value.strip())
+        elif isinstance(value, float) and value.is_integer():
+            number = int(value)
+        if number is None:
+            raise ValueError("must be a whole number")
+        if not low <= number <= high:
+            raise ValueError(f"must be from {low} to {high}")
+        return number
+
+    return read
+
+
+# How each setting is read from whatever the file, environment or command line gave; every
+# reader raises ValueError with a message that completes "setting (source): ...".
+READERS: dict[str, Callable[[object], Any]] = {
+    "server": _server,
+    "interval": _duration(0.1, 3600),
+    "state_dir": _state_dir,
+    "log_level": _log_level,
+    "outbox_max_samples": _count(1, 10_000_000),
+    "outbox_batch_size": _count(1, 500),
+    "mdns_interface": _interfaces,
+    "watch_timeout": _duration(1, 60),
+    "request_timeout": _duration(0.5, 300),
+    "container_socket": _text,
+}
 
 
 def default_state_dir() -> Path:
@@ -131,12 +178,6 @@ def read_file(path: Path) -> dict[str, Any]:
     return data
 
 
-def _describe(error: Any, sources: Mapping[str, str]) -> str:
-    key = str(error["loc"][0]) if error["loc"] else "settings"
-    message = str(error["msg"]).removeprefix("Value error, ")
-    return f"{key} ({sources.get(key, 'default')}): {message}"
-
-
 def merge(
     file: Mapping[str, Any], env: Mapping[str, Any], flags: Mapping[str, Any], file_name: str
 ) -> AgentSettings:
@@ -149,11 +190,16 @@ def merge(
             if value is not None:
                 values[key] = value
                 sources[key] = source
-    try:
-        return AgentSettings(**values)
-    except ValidationError as err:
-        problems = "; ".join(_describe(e, sources) for e in err.errors())
-        raise ConfigError(f"invalid agent settings: {problems}") from err
+    read: dict[str, Any] = {}
+    problems: list[str] = []
+    for key, value in values.items():
+        try:
+            read[key] = READERS[key](value)
+        except ValueError as err:
+            problems.append(f"{key} ({sources.get(key, 'default')}): {err}")
+    if problems:
+        raise ConfigError(f"invalid agent settings: {'; '.join(problems)}")
+    return AgentSettings(**read)
 
 
 def load(

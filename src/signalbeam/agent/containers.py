@@ -28,6 +28,7 @@ from signalbeam.agent.engine_api import (
     demux,
     engine_address,
 )
+from signalbeam.agent.spec import ContainerSpec
 from signalbeam.agent.units import (
     EngineUnavailable,
     RestartPolicy,
@@ -35,7 +36,6 @@ from signalbeam.agent.units import (
     UnitState,
     UnitStatus,
 )
-from signalbeam.protocol.bundle_v1 import ContainerSpec
 
 log = logging.getLogger(__name__)
 

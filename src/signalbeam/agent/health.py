@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 
 import httpx
 
+from signalbeam.agent.spec import AppSpec, ContainerSpec, HealthCheck
 from signalbeam.agent.units import UnitDriver, UnitError, UnitState, UnitStatus
-from signalbeam.protocol.bundle_v1 import AppSpec, ContainerSpec, HealthCheck
 
 PROBE_SECONDS = 5.0
 

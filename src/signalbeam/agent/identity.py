@@ -9,11 +9,12 @@ import json
 import os
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+import msgspec
 
 IDENTITY_FILE = "identity.json"
 DEVICE_ID_FILE = "device-id"
@@ -27,15 +28,14 @@ class IdentityError(Exception):
     """The stored identity is missing or unusable; the message says what to do."""
 
 
-class Identity(BaseModel):
+@dataclass(frozen=True, kw_only=True)
+class Identity:
     """What enrollment gave this device; the credential never appears in reprs or logs."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
 
     server: str
     device_id: str
-    credential: str = Field(repr=False)
-    server_keys: list[str] = []
+    credential: str = field(repr=False)
+    server_keys: list[str] = field(default_factory=list)
     name: str | None = None
     enrolled_at: datetime
 
@@ -86,18 +86,18 @@ def load_identity(state_dir: Path) -> Identity:
             "`signalbeam-agent register --server URL --token TOKEN` first"
         )
     try:
-        return Identity.model_validate(data)
-    except ValidationError as err:
+        # Keys a newer agent added are ignored; a missing or mistyped one makes it unusable.
+        return msgspec.convert(data, Identity, strict=False)
+    except msgspec.ValidationError as err:
         raise IdentityError(
-            f"{path} is damaged ({err.error_count()} problems); register again with "
-            "`signalbeam-agent register`"
+            f"{path} is damaged ({err}); register again with `signalbeam-agent register`"
         ) from err
 
 
 def save_identity(state_dir: Path, identity: Identity) -> Path:
     """Store the identity (credential included) with mode 0600."""
     path = ensure_state_dir(state_dir) / IDENTITY_FILE
-    write_json(path, identity.model_dump(mode="json"))
+    write_json(path, msgspec.to_builtins(identity))
     return path
 
 

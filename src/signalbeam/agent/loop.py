@@ -24,7 +24,7 @@ from signalbeam.agent.reconciler import NullReconciler, Reconciler
 from signalbeam.agent.state import AgentStatus, StateStore, load_desired
 from signalbeam.agent.telemetry import Flusher
 from signalbeam.agent.watch import Watcher
-from signalbeam.protocol.device_v1 import (
+from signalbeam.agent.wire import (
     DesiredState,
     Facts,
     Heartbeat,

@@ -1,19 +1,23 @@
-"""The `signalbeam-agent` command: register, run, status, install-service."""
+"""The `signalbeam-agent` command: register, run, status, install-service.
+
+The command line is argparse rather than Typer (which the operator CLI uses): Typer checks
+every parameter with pydantic, and loading pydantic costs a small device about 10 MB.
+"""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import fcntl
 import json
 import logging
+import os
 import sqlite3
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
-
-import typer
+from typing import Any, NoReturn
 
 from signalbeam import __version__
 from signalbeam.agent import status as status_view
@@ -23,84 +27,16 @@ from signalbeam.agent.config import AgentSettings, ConfigError, load
 from signalbeam.agent.identity import IdentityError, ensure_state_dir, load_identity
 from signalbeam.agent.loop import Agent
 
-app = typer.Typer(
-    name="signalbeam-agent",
-    help="The SignalBeam agent: enrolls this device, reports its health, applies its desired state.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
 log = logging.getLogger("signalbeam.agent")
 EXIT_USAGE = 2
-
-StateDir = Annotated[
-    Path | None,
-    typer.Option(
-        "--state-dir",
-        help="Where identity, outbox and agent.toml live (env SIGNALBEAM_AGENT_STATE_DIR; "
-        "default /var/lib/signalbeam-agent for root, else ~/.local/state/signalbeam-agent)",
-    ),
-]
-Server = Annotated[
-    str | None,
-    typer.Option(
-        "--server",
-        help="Control plane URL, e.g. http://10.0.0.5:8420 (env SIGNALBEAM_AGENT_SERVER)",
-    ),
-]
-LogLevel = Annotated[
-    str | None, typer.Option("--log-level", help="debug, info, warning or error (default: info)")
-]
-MdnsInterface = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--mdns-interface",
-        help="Address of an interface to browse mDNS on (repeatable) (default: all)",
-    ),
-]
-
-
-Token = Annotated[
-    str,
-    typer.Option(
-        "--token",
-        envvar="SIGNALBEAM_AGENT_TOKEN",
-        help="Enrollment token from `signalbeam tokens create`; prefer the environment "
-        "variable, which keeps it out of the process list",
-    ),
-]
-DeviceId = Annotated[
-    str | None, typer.Option("--device-id", help="(default: derived from /etc/machine-id)")
-]
-Name = Annotated[str | None, typer.Option("--name", help="(default: the hostname)")]
-Labels = Annotated[list[str] | None, typer.Option("--label", help="key=value, repeatable")]
-MdnsTimeout = Annotated[
-    float, typer.Option("--mdns-timeout", help="Seconds to look for a server by mDNS")
-]
-MdnsName = Annotated[
-    str | None,
-    typer.Option(
-        "--mdns-name", help="Pick the server advertised under this name when several answer"
-    ),
-]
-Interval = Annotated[
-    str | None,
-    typer.Option(
-        "--interval",
-        help="Seconds between syncs until the server says otherwise (its hint wins) "
-        "(env SIGNALBEAM_AGENT_INTERVAL; default 15s)",
-    ),
-]
-OutboxMaxSamples = Annotated[
-    int | None,
-    typer.Option("--outbox-max-samples", help="Samples kept while offline (default 10000)"),
-]
+TOKEN_ENV = "SIGNALBEAM_AGENT_TOKEN"  # noqa: S105 - the variable that holds it, not a token
+Command = Callable[[argparse.Namespace], int]
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
     """Print `error: message` to stderr and exit with `code`."""
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(code)
 
 
 def settings(**flags: Any) -> AgentSettings:
@@ -138,29 +74,25 @@ def single_instance(state_dir: Path) -> Iterator[None]:
         handle.close()
 
 
-@app.command("register")
-def register_command(
-    token: Token,
-    server: Server = None,
-    device_id: DeviceId = None,
-    name: Name = None,
-    label: Labels = None,
-    mdns_interface: MdnsInterface = None,
-    mdns_timeout: MdnsTimeout = 5.0,
-    mdns_name: MdnsName = None,
-    state_dir: StateDir = None,
-    log_level: LogLevel = None,
-) -> None:
+def register_command(args: argparse.Namespace) -> int:
     """Enroll this device and store its credential (mode 0600); finds the server by mDNS if no --server."""
     # Imported here so `run` never loads zeroconf: memory matters on a small device.
     from signalbeam.agent.discovery import DiscoveryError
     from signalbeam.agent.registration import Registration, RegistrationError, register
 
+    if not args.token:
+        fail(f"give the enrollment token with --token or {TOKEN_ENV}", EXIT_USAGE)
     config = settings(
-        server=server, state_dir=state_dir, log_level=log_level, mdns_interface=mdns_interface
+        server=args.server,
+        state_dir=args.state_dir,
+        log_level=args.log_level,
+        mdns_interface=args.mdns_interface,
     )
     setup_logging(config.log_level)
-    request = Registration(token, device_id, name, tuple(label or ()), mdns_timeout, mdns_name)
+    labels = tuple(args.label or ())
+    request = Registration(
+        args.token, args.device_id, args.name, labels, args.mdns_timeout, args.mdns_name
+    )
     try:
         done = asyncio.run(register(config, request))
     except (RegistrationError, DiscoveryError) as err:
@@ -170,29 +102,23 @@ def register_command(
     except OSError as err:
         fail(f"cannot store the identity in {config.state_dir}: {err}")
     again = " (re-registered: the previous credential no longer works)" if done.rotated else ""
-    typer.echo(
+    print(
         f"Registered device {done.identity.device_id} with {done.identity.server}{again}.\n"
         f"Credential stored in {done.path} (mode 0600).\n"
         "Start the agent with `signalbeam-agent run`, or keep it running with "
         "`sudo signalbeam-agent install-service`."
     )
+    return 0
 
 
-@app.command("run")
-def run_command(
-    server: Server = None,
-    interval: Interval = None,
-    outbox_max_samples: OutboxMaxSamples = None,
-    state_dir: StateDir = None,
-    log_level: LogLevel = None,
-) -> None:
+def run_command(args: argparse.Namespace) -> int:
     """Sync with the server until stopped; exits 3 if the server refuses this device for good."""
     config = settings(
-        server=server,
-        interval=interval,
-        outbox_max_samples=outbox_max_samples,
-        state_dir=state_dir,
-        log_level=log_level,
+        server=args.server,
+        interval=args.interval,
+        outbox_max_samples=args.outbox_max_samples,
+        state_dir=args.state_dir,
+        log_level=args.log_level,
     )
     setup_logging(config.log_level)
     try:
@@ -202,63 +128,163 @@ def run_command(
     try:
         with single_instance(config.state_dir):
             agent = Agent(config, identity, bundle_reconciler(config, identity))
-            code = asyncio.run(agent.run())
+            return asyncio.run(agent.run())
     except (OSError, sqlite3.Error) as err:
         # Without a usable state dir nothing can be kept; exit and let systemd try again.
         fail(f"cannot use the state dir {config.state_dir}: {err}")
-    raise typer.Exit(code)
 
 
-@app.command("status")
-def status_command(
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text")] = False,
-    state_dir: StateDir = None,
-) -> None:
+def status_command(args: argparse.Namespace) -> int:
     """Show what the agent knows: server, device, last sync, generations, queue, stop reason."""
-    config = settings(state_dir=state_dir)
+    config = settings(state_dir=args.state_dir)
     info = status_view.gather(config.state_dir)
-    if as_json:
-        typer.echo(json.dumps(info, indent=2))
-    else:
-        typer.echo(status_view.render(info))
-    if not info["registered"]:
-        raise typer.Exit(1)
+    print(json.dumps(info, indent=2) if args.json else status_view.render(info))
+    return 0 if info["registered"] else 1
 
 
-@app.command("install-service")
-def install_service_command(
-    print_only: Annotated[
-        bool, typer.Option("--print", help="Only print the systemd unit; change nothing")
-    ] = False,
-    unit_dir: Annotated[Path, typer.Option("--unit-dir", help="Where to write the unit")] = Path(
-        "/etc/systemd/system"
-    ),
-    state_dir: StateDir = None,
-) -> None:
+def install_service_command(args: argparse.Namespace) -> int:
     """Install a systemd unit for `signalbeam-agent run`, then enable and start it."""
     from signalbeam.agent import service
 
-    config = settings(state_dir=state_dir)
+    config = settings(state_dir=args.state_dir)
     text = service.unit_text(service.agent_command(), config.state_dir)
-    if print_only:
-        typer.echo(text, nl=False)
-        return
+    if args.print:
+        print(text, end="")
+        return 0
     try:
-        path = service.install(text, unit_dir)
+        path = service.install(text, args.unit_dir)
     except service.ServiceError as err:
         fail(str(err))
-    typer.echo(
+    print(
         f"Installed {path} and started signalbeam-agent.\n"
         "Follow it with `journalctl -u signalbeam-agent -f`; check it with `signalbeam-agent status`."
     )
+    return 0
 
 
-@app.command("version")
-def version_command() -> None:
+def version_command(args: argparse.Namespace) -> int:
     """Print the agent version."""
-    typer.echo(__version__)
+    print(__version__)
+    return 0
 
 
-def main() -> None:
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's layout, with `Usage:` capitalised like the operator CLI."""
+
+    def add_usage(
+        self,
+        usage: str | None,
+        actions: Any,
+        groups: Any,
+        prefix: str | None = None,
+    ) -> None:
+        super().add_usage(usage, actions, groups, "Usage: " if prefix is None else prefix)
+
+
+def _state_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        help="Where identity, outbox and agent.toml live (env SIGNALBEAM_AGENT_STATE_DIR; "
+        "default /var/lib/signalbeam-agent for root, else ~/.local/state/signalbeam-agent)",
+    )
+
+
+def _server_and_logging(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--server",
+        help="Control plane URL, e.g. http://10.0.0.5:8420 (env SIGNALBEAM_AGENT_SERVER)",
+    )
+    _state_dir(parser)
+    parser.add_argument("--log-level", help="debug, info, warning or error (default: info)")
+
+
+def _register_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--token",
+        default=os.environ.get(TOKEN_ENV),
+        help=f"Enrollment token from `signalbeam tokens create`; prefer the environment variable "
+        f"{TOKEN_ENV}, which keeps it out of the process list",
+    )
+    _server_and_logging(parser)
+    parser.add_argument("--device-id", help="(default: derived from /etc/machine-id)")
+    parser.add_argument("--name", help="(default: the hostname)")
+    parser.add_argument("--label", action="append", help="key=value, repeatable")
+    parser.add_argument(
+        "--mdns-interface",
+        action="append",
+        help="Address of an interface to browse mDNS on (repeatable) (default: all)",
+    )
+    parser.add_argument(
+        "--mdns-timeout", type=float, default=5.0, help="Seconds to look for a server by mDNS"
+    )
+    parser.add_argument(
+        "--mdns-name", help="Pick the server advertised under this name when several answer"
+    )
+
+
+def _run_options(parser: argparse.ArgumentParser) -> None:
+    _server_and_logging(parser)
+    parser.add_argument(
+        "--interval",
+        help="Seconds between syncs until the server says otherwise (its hint wins) "
+        "(env SIGNALBEAM_AGENT_INTERVAL; default 15s)",
+    )
+    parser.add_argument(
+        "--outbox-max-samples", type=int, help="Samples kept while offline (default 10000)"
+    )
+
+
+def _status_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="Print JSON instead of text")
+    _state_dir(parser)
+
+
+def _install_service_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--print", action="store_true", help="Only print the systemd unit")
+    parser.add_argument(
+        "--unit-dir",
+        type=Path,
+        default=Path("/etc/systemd/system"),
+        help="Where to write the unit (default: /etc/systemd/system)",
+    )
+    _state_dir(parser)
+
+
+COMMANDS: dict[str, tuple[Command, Callable[[argparse.ArgumentParser], None]]] = {
+    "register": (register_command, _register_options),
+    "run": (run_command, _run_options),
+    "status": (status_command, _status_options),
+    "install-service": (install_service_command, _install_service_options),
+    "version": (version_command, lambda _parser: None),
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    """The whole command line: one sub-command per entry of `COMMANDS`."""
+    top = argparse.ArgumentParser(
+        prog="signalbeam-agent",
+        description="The SignalBeam agent: enrolls this device, reports its health, "
+        "applies its desired state.",
+        formatter_class=HelpFormatter,
+    )
+    commands = top.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (command, options) in COMMANDS.items():
+        summary = (command.__doc__ or "").splitlines()[0]
+        sub = commands.add_parser(
+            name, help=summary, description=summary, formatter_class=HelpFormatter
+        )
+        options(sub)
+        sub.set_defaults(handler=command)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the `signalbeam-agent` console script."""
-    app(prog_name="signalbeam-agent")
+    line = parser()
+    args = line.parse_args(argv)
+    if args.command is None:
+        line.print_help()
+        raise SystemExit(EXIT_USAGE)
+    handler: Command = args.handler
+    raise SystemExit(handler(args))

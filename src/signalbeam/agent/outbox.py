@@ -14,14 +14,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import ValidationError
+import msgspec
 
-from signalbeam.protocol.device_v1 import (
+from signalbeam.agent.wire import (
     AgentEvent,
     Heartbeat,
     QueuedSample,
     TelemetryAck,
     TelemetryBatch,
+    checked,
+    convert,
+    decode,
+    encode,
+    to_json,
 )
 
 log = logging.getLogger(__name__)
@@ -69,7 +74,7 @@ class Outbox:
 
     def add_sample(self, heartbeat: Heartbeat) -> bool:
         """Queue a sample; drop the oldest beyond the bound. False when the disk refused."""
-        body = heartbeat.model_dump_json(exclude_none=True)
+        body = _sample_body(heartbeat)
         with self._lock, self._writing("sample") as ok:
             self._db.execute("INSERT INTO samples (body) VALUES (?)", (body,))
             self._trim()
@@ -186,26 +191,34 @@ class Outbox:
         return [item for item in parsed if item is not None]
 
 
+def _sample_body(heartbeat: Heartbeat) -> str:
+    # Only the sensors that answered: most rows are a handful of numbers.
+    present = {k: v for k, v in to_json(heartbeat).items() if v is not None}
+    return encode(present).decode()
+
+
 def _event_body(type_: str, message: str, data: dict[str, Any], occurred_at: datetime) -> str:
     # seq=1 is a placeholder: the row id becomes the event's sequence number when it is sent.
     event = AgentEvent(
         seq=1, type=type_, message=message[:2000], data=data, occurred_at=occurred_at
     )
-    return event.model_dump_json(exclude={"seq"})
+    stored = to_json(checked(event))
+    del stored["seq"]
+    return encode(stored).decode()
 
 
 def _event(db: sqlite3.Connection, seq: int, body: str) -> AgentEvent | None:
     try:
-        return AgentEvent.model_validate({**json.loads(body), "seq": seq})
-    except (ValidationError, ValueError, TypeError):
+        return convert({**json.loads(body), "seq": seq}, AgentEvent)
+    except (msgspec.ValidationError, ValueError, TypeError):
         _unreadable(db, "events", seq)
         return None
 
 
 def _sample(db: sqlite3.Connection, seq: int, body: str) -> QueuedSample | None:
     try:
-        return QueuedSample(seq=seq, heartbeat=Heartbeat.model_validate_json(body))
-    except ValidationError:
+        return QueuedSample(seq=seq, heartbeat=decode(body, Heartbeat))
+    except msgspec.DecodeError:
         _unreadable(db, "samples", seq)
         return None
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from signalbeam.protocol.device_v1 import ReportedState
+from signalbeam.agent.wire import ReportedState
 
 
 class Reconciler(Protocol):

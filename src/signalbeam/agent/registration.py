@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pydantic import ValidationError
+import msgspec
 
 from signalbeam.agent.client import DeviceClient
 from signalbeam.agent.collectors import Collector
@@ -25,7 +25,7 @@ from signalbeam.agent.identity import (
 from signalbeam.agent.outbox import OUTBOX_FILE
 from signalbeam.agent.state import DESIRED_FILE, STATUS_FILE
 from signalbeam.agent.trust import pin
-from signalbeam.protocol.device_v1 import EnrollRequest
+from signalbeam.agent.wire import EnrollRequest, checked, where
 
 
 class RegistrationError(Exception):
@@ -65,18 +65,18 @@ def parse_labels(pairs: tuple[str, ...]) -> dict[str, str]:
 
 
 def _request(registration: Registration, device_id: str, collector: Collector) -> EnrollRequest:
+    request = EnrollRequest(
+        token=registration.token,
+        device_id=device_id,
+        name=registration.name,
+        facts=collector.read_facts(),
+        labels=parse_labels(registration.labels),
+    )
     try:
-        return EnrollRequest(
-            token=registration.token,
-            device_id=device_id,
-            name=registration.name,
-            facts=collector.read_facts(),
-            labels=parse_labels(registration.labels),
-        )
-    except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise RegistrationError(f"{where}: {first['msg']}") from err
+        return checked(request)
+    except msgspec.ValidationError as err:
+        path, problem = where(err)
+        raise RegistrationError(f"{path or 'request'}: {problem}") from err
 
 
 def _forget_previous(state_dir: Path, identity: Identity) -> None:

@@ -5,22 +5,24 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+import msgspec
 
 from signalbeam.agent.identity import ensure_state_dir, read_json, write_json
-from signalbeam.protocol.device_v1 import DesiredState, ReportedState
+from signalbeam.agent.wire import DesiredState, ReportedState, convert, to_json
 
 log = logging.getLogger(__name__)
 STATUS_FILE = "status.json"
 DESIRED_FILE = "desired.json"
+T = TypeVar("T")
 
 
-class AgentStatus(BaseModel):
-    """The agent's own account of how it is doing; `signalbeam-agent status` prints it."""
+class AgentStatus(msgspec.Struct, kw_only=True):
+    """The agent's own account of how it is doing; `signalbeam-agent status` prints it.
 
-    model_config = ConfigDict(extra="ignore")
+    Keys this version does not know (written by a newer agent) are ignored when read.
+    """
 
     server: str | None = None
     device_id: str | None = None
@@ -41,27 +43,25 @@ class AgentStatus(BaseModel):
     samples_queued: int = 0
 
 
-def _load(path: Path, model: type[BaseModel]) -> Any:
+def _load(path: Path, kind: type[T]) -> T | None:
     data = read_json(path)
     if data is None:
         return None
     try:
-        return model.model_validate(data)
-    except ValidationError:
+        return convert(data, kind)
+    except msgspec.ValidationError:
         log.warning("ignoring damaged %s; it will be rewritten", path)
         return None
 
 
 def load_status(state_dir: Path) -> AgentStatus:
     """The status last written, or a blank one."""
-    status: AgentStatus | None = _load(state_dir / STATUS_FILE, AgentStatus)
-    return status or AgentStatus()
+    return _load(state_dir / STATUS_FILE, AgentStatus) or AgentStatus()
 
 
 def load_desired(state_dir: Path) -> DesiredState | None:
     """The last desired state the server sent, kept so the device runs it while offline."""
-    desired: DesiredState | None = _load(state_dir / DESIRED_FILE, DesiredState)
-    return desired
+    return _load(state_dir / DESIRED_FILE, DesiredState)
 
 
 class StateStore:
@@ -74,13 +74,13 @@ class StateStore:
 
     def save_status(self) -> bool:
         """Persist the status; False when the disk refused."""
-        return self._write(STATUS_FILE, self.status.model_dump(mode="json"))
+        return self._write(STATUS_FILE, to_json(self.status))
 
     def save_desired(self, desired: DesiredState) -> bool:
         """Persist the desired state; False when the disk refused."""
-        return self._write(DESIRED_FILE, desired.model_dump(mode="json"))
+        return self._write(DESIRED_FILE, to_json(desired))
 
-    def _write(self, name: str, value: Any) -> bool:
+    def _write(self, name: str, value: object) -> bool:
         try:
             write_json(ensure_state_dir(self.state_dir) / name, value)
         except OSError as err:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from signalbeam.agent.client import DeviceClient, Rejected, ServerUnavailable
 from signalbeam.agent.outbox import Outbox
-from signalbeam.protocol.device_v1 import TelemetryBatch
+from signalbeam.agent.wire import TelemetryBatch
 
 log = logging.getLogger(__name__)
 # One flush never sends more than this many batches, so a server that acknowledges

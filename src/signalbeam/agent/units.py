@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Generic, Protocol, TypeVar
 
-from signalbeam.protocol.bundle_v1 import AppSpec, ContainerSpec
+from signalbeam.agent.spec import AppSpec, ContainerSpec
 
 
 class UnitState(StrEnum):

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from signalbeam.agent.backoff import Backoff
 from signalbeam.agent.client import DeviceClient, Rejected, ServerUnavailable
 from signalbeam.agent.clock import steady
-from signalbeam.protocol.device_v1 import DesiredState
+from signalbeam.agent.wire import DesiredState
 
 log = logging.getLogger(__name__)
 # When the server has no watch endpoint, look again now and then (it may be upgraded).

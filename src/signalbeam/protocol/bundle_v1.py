@@ -9,7 +9,6 @@ is what the content digest covers, so two documents that mean the same thing sha
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
@@ -31,6 +30,7 @@ from pydantic import (
 from signalbeam.domain.artifacts import ARTIFACT_NAME_PATTERN
 from signalbeam.domain.errors import InvalidInput
 from signalbeam.domain.semver import SEMVER_PATTERN
+from signalbeam.protocol.canonical import canonical_json
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 UnitName = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
@@ -239,13 +239,6 @@ class BundleSpec(SpecModel):
     def digest(self) -> str:
         """`sha256:<hex>` over the canonical JSON (sorted keys, no spaces, UTF-8)."""
         return "sha256:" + hashlib.sha256(canonical_json(self.canonical())).hexdigest()
-
-
-def canonical_json(document: Mapping[str, Any]) -> bytes:
-    """Sorted keys, no insignificant whitespace, UTF-8: the bytes digests and signatures cover."""
-    return json.dumps(
-        document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode()
 
 
 def unit_fingerprint(unit: UnitSpec) -> str:

@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.serialization import (
     PublicFormat,
 )
 
-from signalbeam.protocol.bundle_v1 import canonical_json
+from signalbeam.protocol.canonical import canonical_json
 
 MANIFEST_TYPE = "signalbeam.bundle-manifest.v1"
 TRUST_TYPE = "signalbeam.trust.v1"
