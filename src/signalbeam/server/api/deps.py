@@ -25,7 +25,11 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 def bearer(request: Request, what: str) -> str:
     """The bearer secret from the Authorization header, or a 401 saying how to send one."""
-    header = request.headers.get("authorization", "")
+    return bearer_secret(request.headers.get("authorization", ""), what)
+
+
+def bearer_secret(header: str, what: str) -> str:
+    """The secret in an Authorization header's value, or a 401 saying how to send one."""
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise Unauthenticated(f"send `Authorization: Bearer <{what}>` with this request")

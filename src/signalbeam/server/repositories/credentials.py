@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from signalbeam.server.db.models import ApiToken, Device, EnrollmentToken, User
+from signalbeam.server.db.models import ApiToken, EnrollmentToken, User
 
 
 async def api_token(session: AsyncSession, token_hash: str) -> tuple[ApiToken, User] | None:
@@ -27,8 +27,3 @@ async def enrollment_token(session: AsyncSession, token_hash: str) -> Enrollment
     """The enrollment token for this hash."""
     query = select(EnrollmentToken).where(EnrollmentToken.token_hash == token_hash)
     return await session.scalar(query)
-
-
-async def device(session: AsyncSession, credential_hash: str) -> Device | None:
-    """The device holding this credential."""
-    return await session.scalar(select(Device).where(Device.credential_hash == credential_hash))

@@ -10,28 +10,15 @@ a miss in a quiet moment still goes to the database at once.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from signalbeam.server.db.models import Device
+from signalbeam.server.services.device_cache import DevicePrincipal
 
 # Bound on one IN list (SQLite allows 32,766 bound parameters; PostgreSQL 65,535).
 MAX_BATCH = 500
-
-
-@dataclass(frozen=True)
-class CredentialHolder:
-    """The columns a sync needs about the device holding a credential."""
-
-    pk: int
-    tenant_id: int
-    device_id: str
-    desired_generation: int
-    desired_spec: dict[str, Any]
-    decommissioned: bool
 
 
 _COLUMNS = (
@@ -41,7 +28,6 @@ _COLUMNS = (
     Device.device_id,
     Device.desired_generation,
     Device.desired_state,
-    Device.decommissioned_at,
 )
 
 
@@ -50,11 +36,12 @@ class CredentialLookups:
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
-        self._waiting: dict[str, asyncio.Future[CredentialHolder | None]] = {}
+        self._waiting: dict[str, asyncio.Future[DevicePrincipal | None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def holder(self, credential_hash: str) -> CredentialHolder | None:
-        """The device holding this credential hash, or None when no device does."""
+    async def principal(self, credential_hash: str) -> DevicePrincipal | None:
+        """The live device holding this credential hash; None when none does (or it was
+        decommissioned)."""
         future = self._waiting.get(credential_hash)
         if future is None:
             loop = asyncio.get_running_loop()
@@ -75,10 +62,12 @@ class CredentialLookups:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _answer(self, waiting: dict[str, asyncio.Future[CredentialHolder | None]]) -> None:
+    async def _answer(self, waiting: dict[str, asyncio.Future[DevicePrincipal | None]]) -> None:
         try:
             async with self._sessions() as session:
-                query = select(*_COLUMNS).where(Device.credential_hash.in_(list(waiting)))
+                query = select(*_COLUMNS).where(
+                    Device.credential_hash.in_(list(waiting)), Device.decommissioned_at.is_(None)
+                )
                 rows = (await session.execute(query)).all()
         except Exception as err:  # every waiter fails the way its own query would have
             for future in waiting.values():
@@ -86,13 +75,12 @@ class CredentialLookups:
                     future.set_exception(err)
             return
         found = {
-            row.credential_hash: CredentialHolder(
+            row.credential_hash: DevicePrincipal(
                 pk=row.id,
                 tenant_id=row.tenant_id,
                 device_id=row.device_id,
                 desired_generation=row.desired_generation,
                 desired_spec=row.desired_state,
-                decommissioned=row.decommissioned_at is not None,
             )
             for row in rows
         }

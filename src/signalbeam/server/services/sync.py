@@ -29,19 +29,12 @@ async def authenticate(runtime: Runtime, credential: str) -> DevicePrincipal:
     if cached is not None:
         return cached
     version = runtime.devices.version
-    device = await runtime.credential_lookups.holder(credential_hash)
-    if device is None or device.decommissioned:
+    principal = await runtime.credential_lookups.principal(credential_hash)
+    if principal is None:
         raise Unauthenticated(
             "device credential not recognised (rotated, or the device was decommissioned); "
             "enroll again with `signalbeam-agent register`"
         )
-    principal = DevicePrincipal(
-        pk=device.pk,
-        tenant_id=device.tenant_id,
-        device_id=device.device_id,
-        desired_generation=device.desired_generation,
-        desired_spec=device.desired_spec,
-    )
     runtime.devices.put(credential_hash, principal, version)
     return principal
 

@@ -16,9 +16,10 @@ from fastapi import FastAPI
 from pydantic import ValidationError
 from starlette.types import Receive, Scope, Send
 
-from signalbeam.domain.errors import DomainError, Unauthenticated
+from signalbeam.domain.errors import DomainError
 from signalbeam.protocol.device_v1 import SyncRequest
 from signalbeam.server.api import problems
+from signalbeam.server.api.deps import bearer_secret
 from signalbeam.server.runtime import Runtime
 from signalbeam.server.services import sync as sync_service
 
@@ -112,10 +113,5 @@ class ControlPlaneApp(FastAPI):
 
 
 def _bearer(scope: Scope) -> str:
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            scheme, _, secret = bytes(value).decode("latin-1").partition(" ")
-            if scheme.lower() == "bearer" and secret.strip():
-                return secret.strip()
-            break
-    raise Unauthenticated("send `Authorization: Bearer <device credential>` with this request")
+    header = next((v for k, v in scope["headers"] if k == b"authorization"), b"")
+    return bearer_secret(bytes(header).decode("latin-1"), "device credential")
