@@ -38,10 +38,17 @@ def _ingest(r: dict[str, Any]) -> list[str]:
 def _ceiling(r: dict[str, Any]) -> list[str]:
     sync, health = r["sync"], r["healthz"]
     return [
-        f"{r['concurrency']} clients: sync {sync['per_second']}/s ({_ms(sync['latency_ms'])}, "
-        f"{sync['errors']} errors) vs /healthz {health['per_second']}/s; ratio {r['ratio']}",
+        f"best: sync {sync['per_second']}/s at {sync['concurrency']} clients "
+        f"({_ms(sync['latency_ms'])}, {sync['errors']} errors) vs /healthz "
+        f"{health['per_second']}/s at {health['concurrency']}; ratio {r['ratio']}",
         "sync: " + _resources(sync["resources"]),
         "healthz: " + _resources(health["resources"]),
+        *(
+            f"{name} at {run['concurrency']} clients: {run['per_second']}/s, "
+            f"p99 {run['latency_ms']['p99']} ms, {run['errors']} errors"
+            for name in ("sync", "healthz")
+            for run in r["steps"][name]
+        ),
     ]
 
 

@@ -28,7 +28,7 @@ class Sizes:
     ingest_interval: float
     ingest_duration: float
     ceiling_devices: int
-    ceiling_concurrency: int
+    ceiling_concurrency: tuple[int, ...]
     ceiling_duration: float
     push_devices: int
     sse_subscribers: int
@@ -36,8 +36,8 @@ class Sizes:
     footprint_seconds: int
 
 
-FULL = Sizes(10_000, 10.0, 120.0, 1000, 64, 20.0, 5000, 100, 50, 180)
-QUICK = Sizes(1_000, 10.0, 30.0, 500, 64, 10.0, 500, 100, 20, 20)
+FULL = Sizes(10_000, 10.0, 120.0, 1000, (64, 128, 256), 20.0, 5000, 100, 50, 180)
+QUICK = Sizes(1_000, 10.0, 30.0, 500, (64, 128, 256), 10.0, 500, 100, 20, 20)
 
 
 def target(name: str, measured: float | None, met: bool, note: str = "") -> dict[str, Any]:
@@ -119,14 +119,19 @@ def ceiling(backend: str, sizes: Sizes) -> dict[str, Any]:
             **_base(server, "ceiling"),
             "token": server.enrollment_token(),
             "devices": sizes.ceiling_devices,
-            "concurrency": sizes.ceiling_concurrency,
+            "concurrency": list(sizes.ceiling_concurrency),
             "duration": sizes.ceiling_duration,
             "warmup": 3.0,
         }
-        outcome = _load(spec, sampler, timeout=2 * sizes.ceiling_duration + 600)
+        runs = 2 * len(sizes.ceiling_concurrency)
+        outcome = _load(spec, sampler, timeout=runs * (sizes.ceiling_duration + 10) + 600)
     result = outcome.result or {}
-    result["sync"]["resources"] = _usage(sampler, outcome, "sync")
-    result["healthz"]["resources"] = _usage(sampler, outcome, "healthz")
+    for name in ("sync", "healthz"):
+        for run in result["steps"][name]:
+            run["resources"] = _usage(sampler, outcome, f"{name}@{run['concurrency']}")
+        result[name]["resources"] = _usage(
+            sampler, outcome, f"{name}@{result[name]['concurrency']}"
+        )
     rate, ratio = result["sync"]["per_second"], result["ratio"]
     targets = [
         target(">= 2,500 syncs/s", rate, rate is not None and rate >= 2500),

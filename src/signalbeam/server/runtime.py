@@ -61,7 +61,7 @@ def build_runtime(settings: ServerSettings) -> Runtime:
         sessions=sessions,
         hasher=TokenHasher(key),
         bus=bus,
-        ingestor=Ingestor(sessions, bus, settings.ingest_max_batch),
+        ingestor=Ingestor(sessions, bus, settings.ingest_max_batch, settings.ingest_writer_count),
         watchers=DesiredStateWatchers(),
         devices=DeviceCache(ttl_seconds=settings.device_cache_seconds),
         credential_lookups=CredentialLookups(sessions),

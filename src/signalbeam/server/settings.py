@@ -40,6 +40,9 @@ class ServerSettings(BaseSettings):
     # Artifact uploads stream to disk, exempt from max_body_bytes, up to this size each.
     artifact_max_bytes: int = 2 * 1024**3
     ingest_max_batch: int = 500
+    # Group-commit writers on PostgreSQL, where one batch collects while another commits.
+    # SQLite always has one: it writes one transaction at a time.
+    ingest_writers: int = 2
     # How long a device's credential and desired state stay cached. Changes made in this
     # process evict at once, so the limit only bounds staleness for changes made by another
     # server process sharing the database. None: 10 min on SQLite (one server), 30 s otherwise.
@@ -52,12 +55,24 @@ class ServerSettings(BaseSettings):
             raise ValueError("offline_after_missed must be at least 1 missed interval")
         return value
 
+    @field_validator("ingest_writers")
+    @classmethod
+    def _at_least_one_writer(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("ingest_writers must be at least 1")
+        return value
+
     @property
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to SQLite inside the data dir."""
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'signalbeam.db').resolve()}"
+
+    @property
+    def ingest_writer_count(self) -> int:
+        """How many group-commit writers the ingestor runs (see `ingest_writers`)."""
+        return 1 if self.resolved_database_url.startswith("sqlite") else self.ingest_writers
 
     @property
     def device_cache_seconds(self) -> float:

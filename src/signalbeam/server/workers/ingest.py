@@ -3,6 +3,12 @@
 Each sync request hands its record to the ingestor and waits until the batch holding it
 is committed, so an acknowledged heartbeat is durable, yet under load hundreds of
 requests share one transaction instead of paying for one each.
+
+On PostgreSQL several writers take batches from the one queue, so one batch collects
+while another commits; a single writer left the server waiting on the database with most
+of its CPU idle. SQLite has one writer: it serialises write transactions anyway. Two
+batches may then hold the same device, so each batch locks its device rows in key order
+and never moves a device's `last_seen_at` backwards.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from signalbeam.domain.model import EventType, Presence
@@ -25,6 +31,7 @@ from signalbeam.server.repositories.events import EventRepository
 from signalbeam.server.repositories.metrics import insert_samples
 from signalbeam.server.services.bus import EventBus, EventPayload
 from signalbeam.server.services.context import SYSTEM_ACTOR, payload
+from signalbeam.server.workers.write_gate import WriteGate
 
 log = logging.getLogger(__name__)
 ONLINE_MESSAGE = "device is online"
@@ -73,14 +80,22 @@ def sample_row(tenant_id: int, device_pk: int, ts: datetime, beat: Heartbeat) ->
 # Core, not the ORM's bulk update: the ORM inspects every row of every batch to build its
 # statements, which the ingest profile showed costing more than SQLite's own work. The SET
 # clause comes from the row keys, hence one statement per key set (with and without facts).
-_UPDATE_DEVICE = update(Device).where(Device.id == bindparam("pk"))
+# The guard keeps a newer sync's state when a batch holding an older one commits after it.
+_UPDATE_DEVICE = (
+    update(Device)
+    .where(
+        Device.id == bindparam("pk"),
+        or_(Device.last_seen_at.is_(None), Device.last_seen_at <= bindparam("seen_at")),
+    )
+    .values(last_seen_at=bindparam("seen_at"))
+)
 
 
 def device_row(record: SyncRecord) -> dict[str, Any]:
     """The device-row update for a sync; facts only when the agent sent them."""
     row: dict[str, Any] = {
         "pk": record.device_pk,
-        "last_seen_at": record.seen_at,
+        "seen_at": record.seen_at,
         "presence": Presence.ONLINE.value,
         "metrics": snapshot(record.heartbeat),
         "reported_generation": record.reported.generation,
@@ -99,15 +114,20 @@ class Ingestor:
     """Collects sync records and commits them in batches, one transaction per batch."""
 
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], bus: EventBus, max_batch: int = 500
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        bus: EventBus,
+        max_batch: int = 500,
+        writers: int = 1,
     ) -> None:
         self._sessions = sessions
         self._bus = bus
         self._max_batch = max_batch
+        self.writers = writers
         # None is the stop sign; the bound pushes back on clients when the database lags.
         self._queue: asyncio.Queue[SyncRecord | None] = asyncio.Queue(maxsize=max_batch * 20)
-        # Held while a batch or a presence sweep writes, so the two never interleave.
-        self.lock = asyncio.Lock()
+        # Batches write shared; a presence sweep (or a test) holds it exclusive to write alone.
+        self.gate = WriteGate()
         self.batches = 0
         self._in_flight = 0
         # Called after every committed batch (the rollout engine wakes on fresh reports).
@@ -125,6 +145,15 @@ class Ingestor:
 
     async def run(self) -> None:
         """Commit batches until `stop` is called; then commit what is left and return."""
+        await asyncio.gather(*(self._write_batches() for _ in range(self.writers)))
+
+    async def stop(self) -> None:
+        """Ask `run` to finish after committing everything already queued."""
+        for _ in range(self.writers):
+            await self._queue.put(None)
+
+    async def _write_batches(self) -> None:
+        """One writer: take a batch, commit it, repeat until it takes a stop sign."""
         stopping = False
         while not stopping:
             first = await self._queue.get()
@@ -134,22 +163,19 @@ class Ingestor:
                 # transaction. Without it, a steady 1,000 syncs/s arrive one at a time and
                 # each pays a whole transaction (five round trips to the database thread).
                 await asyncio.sleep(COLLECT_SECONDS)
-            while len(batch) < self._max_batch and not self._queue.empty():
+            stopping = first is None
+            # Each writer takes one stop sign and leaves the others to the other writers.
+            while not stopping and len(batch) < self._max_batch and not self._queue.empty():
                 item = self._queue.get_nowait()
                 if item is None:
                     stopping = True
                 else:
                     batch.append(item)
-            stopping = stopping or first is None
             if batch:
                 await self._commit(batch)
 
-    async def stop(self) -> None:
-        """Ask `run` to finish after committing everything already queued."""
-        await self._queue.put(None)
-
     async def _commit(self, batch: list[SyncRecord]) -> None:
-        self._in_flight = len(batch)
+        self._in_flight += len(batch)
         try:
             await self.write(batch)
         except Exception as err:
@@ -162,13 +188,21 @@ class Ingestor:
                 if not record.done.done():
                     record.done.set_result(None)
         finally:
-            self._in_flight = 0
+            self._in_flight -= len(batch)
 
     async def write(self, batch: list[SyncRecord]) -> None:
         """Store one batch: device rows, metric samples and presence events, one commit."""
         latest = {record.device_pk: record for record in batch}
-        async with self.lock, self._sessions() as session:
-            query = select(Device.id, Device.presence).where(Device.id.in_(latest))
+        async with self.gate.shared(), self._sessions() as session:
+            # Row locks in key order: a batch holding the same device waits for this one, then
+            # reads the presence it left (so "came online" is recorded once); same order, no
+            # deadlock. FOR NO KEY UPDATE, as the UPDATE below would take; SQLite ignores it.
+            query = (
+                select(Device.id, Device.presence)
+                .where(Device.id.in_(latest))
+                .order_by(Device.id)
+                .with_for_update(key_share=True)
+            )
             previous = {pk: presence for pk, presence in (await session.execute(query)).all()}
             # A device decommissioned after its request was authenticated stays decommissioned.
             live = {pk for pk, presence in previous.items() if presence != Presence.DECOMMISSIONED}

@@ -21,7 +21,7 @@ async def sweep(runtime: Runtime, ingestor: Ingestor, now: datetime | None = Non
     """Mark every online device silent for longer than the offline threshold; returns how many."""
     now = now or datetime.now(UTC)
     cutoff = now - runtime.settings.offline_after
-    async with ingestor.lock, runtime.sessions() as session:
+    async with ingestor.gate.exclusive(), runtime.sessions() as session:
         stale = (
             await session.execute(
                 select(Device.id, Device.tenant_id, Device.device_id, Device.last_seen_at).where(
