@@ -3,10 +3,9 @@ the server's `protocol/bundle_v1.py` does: same canonical form and digest (signa
 digest checks depend on it), same unit fingerprints (a difference would restart every unit
 after an agent upgrade), same health checks; and it refuses what the server refuses.
 
-Two deliberate differences: the server also accepts the Python spellings `exec_` and
-`running_for` (it never hands them out: the canonical form uses `exec` and `running-for`),
-and the agent also reads durations the canonical form writes with an exponent (`5e-05s`),
-which the server's own parser cannot read back.
+One deliberate difference: the server also accepts the Python spellings `exec_` and
+`running_for` (it never hands them out: the canonical form uses `exec` and `running-for`).
+Patterns, durations and the cross-field checks both sides share from `protocol/spec_rules.py`.
 """
 
 from __future__ import annotations
@@ -237,11 +236,12 @@ def test_what_the_server_refuses_the_agent_refuses(document: Any) -> None:
     assert read_by_both(document) == (None, None)
 
 
-def test_a_tiny_duration_the_server_writes_reads_back_on_the_agent() -> None:
+def test_a_tiny_duration_the_server_writes_reads_back_on_both_sides() -> None:
     server = bundle_v1.parse_bundle(bundle_with(health={"running-for": 0.00005}))
     handed_out = server.canonical()
     assert handed_out["containers"][0]["health"]["running-for"] == "5e-05s"
     assert_read_alike(server, spec.parse_bundle(handed_out))
+    assert bundle_v1.parse_bundle(handed_out).digest() == server.digest()
 
 
 @pytest.mark.parametrize("kind", ["containers", "apps"])

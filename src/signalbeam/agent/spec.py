@@ -11,7 +11,6 @@ good bundle, and a fingerprint that differed would restart every unit after an u
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -23,30 +22,31 @@ from signalbeam.domain.artifacts import ARTIFACT_NAME_PATTERN
 from signalbeam.domain.errors import InvalidInput
 from signalbeam.domain.semver import SEMVER_PATTERN
 from signalbeam.protocol.canonical import canonical_json
+from signalbeam.protocol.spec_rules import (
+    ENV_NAME_PATTERN,
+    IMAGE_PATTERN,
+    MAX_SECONDS,
+    NAME_PATTERN,
+    PORT_MAPPING_PATTERN,
+    SHA256_PATTERN,
+    URL_PATTERN,
+    VOLUME_MAPPING_PATTERN,
+    anchored,
+    describe_probe,
+    format_seconds,
+    parse_seconds,
+    probe_problem,
+    units_problem,
+)
 
-
-def _whole(pattern: str) -> str:
-    # Pydantic's `$` matches only at the very end; Python's also before a final newline.
-    return pattern.removesuffix("$") + r"\Z"
-
-
-NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z"
-UnitName = Annotated[str, Meta(pattern=NAME_PATTERN)]
-Sha256Hex = Annotated[str, Meta(pattern=r"^[0-9a-f]{64}\Z")]
-ArtifactName = Annotated[str, Meta(pattern=_whole(ARTIFACT_NAME_PATTERN))]
-EnvName = Annotated[str, Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}\Z")]
-Url = Annotated[str, Meta(pattern=r"^https?://", max_length=2000)]
-PortMapping = Annotated[
-    str, Meta(pattern=r"^(\d{1,3}(\.\d{1,3}){3}:)?\d{1,5}:\d{1,5}(/(tcp|udp))?\Z")
-]
-VolumeMapping = Annotated[str, Meta(pattern=r"^[^:\s]+:/[^:\s]*(:(ro|rw))?\Z")]
+Name = Annotated[str, Meta(pattern=anchored(NAME_PATTERN))]
+Sha256Hex = Annotated[str, Meta(pattern=anchored(SHA256_PATTERN))]
+ArtifactName = Annotated[str, Meta(pattern=anchored(ARTIFACT_NAME_PATTERN))]
+EnvName = Annotated[str, Meta(pattern=anchored(ENV_NAME_PATTERN))]
+Url = Annotated[str, Meta(pattern=URL_PATTERN, max_length=2000)]
+PortMapping = Annotated[str, Meta(pattern=anchored(PORT_MAPPING_PATTERN))]
+VolumeMapping = Annotated[str, Meta(pattern=anchored(VOLUME_MAPPING_PATTERN))]
 Env = Annotated[dict[EnvName, str], Meta(max_length=256)]
-
-# `:g` writes 0.00005 as 5e-05, so the exponent is accepted too: the canonical text of a
-# duration the server accepted must read back.
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?(?:e[+-]?\d+)?)(ms|s|m|h)?$")
-_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-MAX_SECONDS = 86400.0
 
 
 class Seconds(float):
@@ -55,20 +55,14 @@ class Seconds(float):
     @classmethod
     def read(cls, value: object) -> Seconds:
         """Parse a duration as the server does; ValueError names what is wrong."""
-        seconds: float | None = None
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            seconds = float(value)
-        elif isinstance(value, str) and (match := _DURATION.fullmatch(value.strip())):
-            seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
-        if seconds is None:
-            raise ValueError("write a duration like 30s, 2m or 500ms")
+        seconds = parse_seconds(value)
         if not 0 < seconds <= MAX_SECONDS:
             raise ValueError(f"a duration must be more than 0s and at most {MAX_SECONDS:g}s")
         return cls(seconds)
 
     def text(self) -> str:
         """How the canonical form writes it."""
-        return f"{self:g}s"
+        return format_seconds(self)
 
 
 def _dec_hook(kind: type, value: Any) -> Any:
@@ -94,36 +88,14 @@ class HealthCheck(
     interval: Seconds = Seconds(1.0)
 
     def __post_init__(self) -> None:
-        given = [
-            name
-            for name, value in (
-                ("http", self.http),
-                ("tcp", self.tcp),
-                ("exec", self.exec_),
-                ("running-for", self.running_for),
-            )
-            if value is not None
-        ]
-        if len(given) != 1:
-            raise ValueError(
-                "give exactly one of http, tcp, exec or running-for"
-                + (f" (got {', '.join(given)})" if given else "")
-            )
-        if isinstance(self.tcp, int) and not 0 < self.tcp < 65536:
-            raise ValueError("tcp: a port is a number from 1 to 65535")
-        if isinstance(self.tcp, str) and not re.fullmatch(r"[A-Za-z0-9.:\[\]-]+:\d{1,5}", self.tcp):
-            raise ValueError("tcp: give a port (9000) or host:port (127.0.0.1:9000)")
+        problem = probe_problem(self.http, self.tcp, self.exec_, self.running_for)
+        if problem:
+            raise ValueError(problem)
 
     @property
     def probe(self) -> str:
         """A short human description of the probe, for reasons and logs."""
-        if self.http is not None:
-            return self.http
-        if self.tcp is not None:
-            return f"tcp {self.tcp}"
-        if self.exec_ is not None:
-            return "exec " + " ".join(self.exec_)
-        return f"running for {self.running_for or 0:g}s"
+        return describe_probe(self.http, self.tcp, self.exec_, self.running_for)
 
 
 DEFAULT_HEALTH = HealthCheck(running_for=Seconds(3), timeout=Seconds(30))
@@ -132,8 +104,8 @@ DEFAULT_HEALTH = HealthCheck(running_for=Seconds(3), timeout=Seconds(30))
 class ContainerSpec(Spec, kw_only=True, frozen=True):
     """One container, run through the device's container engine (Docker or Podman)."""
 
-    name: UnitName
-    image: Annotated[str, Meta(min_length=1, max_length=500, pattern=r"^[^\s]+\Z")]
+    name: Name
+    image: Annotated[str, Meta(min_length=1, max_length=500, pattern=anchored(IMAGE_PATTERN))]
     command: Annotated[list[str], Meta(max_length=256)] | None = None
     env: Env = {}
     ports: Annotated[list[PortMapping], Meta(max_length=64)] = []
@@ -162,7 +134,7 @@ class ArtifactRef(Spec, kw_only=True, frozen=True):
 class AppSpec(Spec, kw_only=True, frozen=True):
     """One native process, supervised by the agent, for devices without a container engine."""
 
-    name: UnitName
+    name: Name
     artifact: ArtifactRef
     command: Annotated[list[str], Meta(min_length=1, max_length=256)]
     env: Env = {}
@@ -185,22 +157,16 @@ U = TypeVar("U", ContainerSpec, AppSpec)
 class BundleSpec(Spec, kw_only=True, frozen=True):
     """A bundle version: immutable once pushed, identified by `digest()`."""
 
-    name: Annotated[str, Meta(pattern=NAME_PATTERN)]
-    version: Annotated[str, Meta(pattern=_whole(SEMVER_PATTERN))]
+    name: Name
+    version: Annotated[str, Meta(pattern=anchored(SEMVER_PATTERN))]
     description: Annotated[str, Meta(max_length=2000)] = ""
     containers: Annotated[list[ContainerSpec], Meta(max_length=64)] = []
     apps: Annotated[list[AppSpec], Meta(max_length=64)] = []
 
     def __post_init__(self) -> None:
-        if not self.containers and not self.apps:
-            raise ValueError("a bundle needs at least one entry under containers or apps")
-        seen: set[str] = set()
-        for unit in self.units:
-            if unit.name in seen:
-                raise ValueError(
-                    f'the name "{unit.name}" is used twice; containers and apps need unique names'
-                )
-            seen.add(unit.name)
+        problem = units_problem(unit.name for unit in self.units)
+        if problem:
+            raise ValueError(problem)
 
     @property
     def units(self) -> list[UnitSpec]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
 from signalbeam.cli.output import fail
 from signalbeam.domain.durations import parse_duration
@@ -41,7 +43,17 @@ def _duration(text: str | None) -> timedelta | None:
 
 
 def _settings(**values: object) -> ServerSettings:
-    return ServerSettings(**{k: v for k, v in values.items() if v is not None})  # type: ignore[arg-type]
+    try:
+        return ServerSettings(**{k: v for k, v in values.items() if v is not None})  # type: ignore[arg-type]
+    except ValidationError as err:
+        # Settings come from flags and SIGNALBEAM_* variables alike: name both ways to fix it.
+        first = err.errors()[0]
+        name = str(first["loc"][0]) if first["loc"] else "settings"
+        problem = first["msg"].removeprefix("Value error, ")
+        flag = (
+            f"--{name.replace('_', '-')} or " if name in inspect.signature(serve).parameters else ""
+        )
+        fail(f"{name}: {problem} (set it with {flag}SIGNALBEAM_{name.upper()})")
 
 
 @app.callback(invoke_without_command=True)

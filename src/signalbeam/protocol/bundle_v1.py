@@ -9,9 +9,7 @@ is what the content digest covers, so two documents that mean the same thing sha
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Iterable, Mapping
-from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -31,42 +29,33 @@ from signalbeam.domain.artifacts import ARTIFACT_NAME_PATTERN
 from signalbeam.domain.errors import InvalidInput
 from signalbeam.domain.semver import SEMVER_PATTERN
 from signalbeam.protocol.canonical import canonical_json
+from signalbeam.protocol.spec_rules import (
+    ENV_NAME_PATTERN,
+    IMAGE_PATTERN,
+    MAX_SECONDS,
+    NAME_PATTERN,
+    PORT_MAPPING_PATTERN,
+    SHA256_PATTERN,
+    URL_PATTERN,
+    VOLUME_MAPPING_PATTERN,
+    describe_probe,
+    format_seconds,
+    parse_seconds,
+    probe_problem,
+    units_problem,
+)
 
-NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 UnitName = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 BundleName = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
-Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+Sha256Hex = Annotated[str, StringConstraints(pattern=SHA256_PATTERN)]
 ArtifactName = Annotated[str, StringConstraints(pattern=ARTIFACT_NAME_PATTERN)]
-EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
-
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
-_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-
-
-def _seconds(value: Any) -> float:
-    """Accept `60s`, `2m`, `500ms` or a bare number of seconds."""
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    if isinstance(value, bool):
-        raise ValueError("write a duration like 30s, 2m or 500ms")
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        match = _DURATION.fullmatch(value.strip())
-        if match:
-            return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
-    raise ValueError("write a duration like 30s, 2m or 500ms")
-
-
-def _format_seconds(value: float) -> str:
-    return f"{value:g}s"
-
+EnvName = Annotated[str, StringConstraints(pattern=ENV_NAME_PATTERN)]
 
 Seconds = Annotated[
     float,
-    BeforeValidator(_seconds),
-    Field(gt=0, le=86400),
-    PlainSerializer(_format_seconds, return_type=str),
+    BeforeValidator(parse_seconds),
+    Field(gt=0, le=MAX_SECONDS),
+    PlainSerializer(format_seconds, return_type=str),
 ]
 
 
@@ -85,7 +74,7 @@ class HealthCheck(SpecModel):
     `timeout` bounds the wait for the first success after a start.
     """
 
-    http: str | None = Field(default=None, pattern=r"^https?://", max_length=2000)
+    http: str | None = Field(default=None, pattern=URL_PATTERN, max_length=2000)
     tcp: int | str | None = None
     exec_: list[str] | None = Field(default=None, alias="exec", min_length=1, max_length=64)
     running_for: Seconds | None = Field(default=None, alias="running-for")
@@ -94,53 +83,28 @@ class HealthCheck(SpecModel):
 
     @model_validator(mode="after")
     def _one_probe(self) -> HealthCheck:
-        given = [
-            name
-            for name, value in (
-                ("http", self.http),
-                ("tcp", self.tcp),
-                ("exec", self.exec_),
-                ("running-for", self.running_for),
-            )
-            if value is not None
-        ]
-        if len(given) != 1:
-            raise ValueError(
-                "give exactly one of http, tcp, exec or running-for"
-                + (f" (got {', '.join(given)})" if given else "")
-            )
-        if isinstance(self.tcp, int) and not 0 < self.tcp < 65536:
-            raise ValueError("tcp: a port is a number from 1 to 65535")
-        if isinstance(self.tcp, str) and not re.fullmatch(r"[A-Za-z0-9.:\[\]-]+:\d{1,5}", self.tcp):
-            raise ValueError("tcp: give a port (9000) or host:port (127.0.0.1:9000)")
+        problem = probe_problem(self.http, self.tcp, self.exec_, self.running_for)
+        if problem:
+            raise ValueError(problem)
         return self
 
     @property
     def probe(self) -> str:
         """A short human description of the probe, for reasons and logs."""
-        if self.http is not None:
-            return self.http
-        if self.tcp is not None:
-            return f"tcp {self.tcp}"
-        if self.exec_ is not None:
-            return "exec " + " ".join(self.exec_)
-        return f"running for {self.running_for:g}s"
+        return describe_probe(self.http, self.tcp, self.exec_, self.running_for)
 
 
 DEFAULT_HEALTH = HealthCheck.model_validate({"running-for": 3, "timeout": 30})
 
-PortMapping = Annotated[
-    str,
-    StringConstraints(pattern=r"^(\d{1,3}(\.\d{1,3}){3}:)?\d{1,5}:\d{1,5}(/(tcp|udp))?$"),
-]
-VolumeMapping = Annotated[str, StringConstraints(pattern=r"^[^:\s]+:/[^:\s]*(:(ro|rw))?$")]
+PortMapping = Annotated[str, StringConstraints(pattern=PORT_MAPPING_PATTERN)]
+VolumeMapping = Annotated[str, StringConstraints(pattern=VOLUME_MAPPING_PATTERN)]
 
 
 class ContainerSpec(SpecModel):
     """One container, run through the device's container engine (Docker or Podman)."""
 
     name: UnitName
-    image: str = Field(min_length=1, max_length=500, pattern=r"^[^\s]+$")
+    image: str = Field(min_length=1, max_length=500, pattern=IMAGE_PATTERN)
     command: list[str] | None = Field(default=None, max_length=256)
     env: dict[EnvName, str] = Field(default={}, max_length=256)
     ports: list[PortMapping] = Field(default=[], max_length=64)
@@ -166,7 +130,7 @@ class ArtifactRef(SpecModel):
     which upload a push resolved the digest from.
     """
 
-    url: str | None = Field(default=None, pattern=r"^https?://", max_length=2000)
+    url: str | None = Field(default=None, pattern=URL_PATTERN, max_length=2000)
     sha256: Sha256Hex
     name: ArtifactName | None = None
 
@@ -211,15 +175,9 @@ class BundleSpec(SpecModel):
 
     @model_validator(mode="after")
     def _units(self) -> BundleSpec:
-        if not self.containers and not self.apps:
-            raise ValueError("a bundle needs at least one entry under containers or apps")
-        seen: set[str] = set()
-        for unit in self.units:
-            if unit.name in seen:
-                raise ValueError(
-                    f'the name "{unit.name}" is used twice; containers and apps need unique names'
-                )
-            seen.add(unit.name)
+        problem = units_problem(unit.name for unit in self.units)
+        if problem:
+            raise ValueError(problem)
         return self
 
     @property

@@ -42,7 +42,7 @@ class ServerSettings(BaseSettings):
     ingest_max_batch: int = 500
     # Group-commit writers on PostgreSQL, where one batch collects while another commits.
     # SQLite always has one: it writes one transaction at a time.
-    ingest_writers: int = 2
+    ingest_writers: int = Field(default=2, ge=1)
     # How long a device's credential and desired state stay cached. Changes made in this
     # process evict at once, so the limit only bounds staleness for changes made by another
     # server process sharing the database. None: 10 min on SQLite (one server), 30 s otherwise.
@@ -52,14 +52,7 @@ class ServerSettings(BaseSettings):
     @classmethod
     def _at_least_one(cls, value: int) -> int:
         if value < 1:
-            raise ValueError("offline_after_missed must be at least 1 missed interval")
-        return value
-
-    @field_validator("ingest_writers")
-    @classmethod
-    def _at_least_one_writer(cls, value: int) -> int:
-        if value < 1:
-            raise ValueError("ingest_writers must be at least 1")
+            raise ValueError("must be at least 1 missed interval")
         return value
 
     @property
@@ -70,9 +63,14 @@ class ServerSettings(BaseSettings):
         return f"sqlite+aiosqlite:///{(self.data_dir / 'signalbeam.db').resolve()}"
 
     @property
+    def on_sqlite(self) -> bool:
+        """Whether the database is SQLite: one server process owns it and writes one at a time."""
+        return self.resolved_database_url.startswith("sqlite")
+
+    @property
     def ingest_writer_count(self) -> int:
         """How many group-commit writers the ingestor runs (see `ingest_writers`)."""
-        return 1 if self.resolved_database_url.startswith("sqlite") else self.ingest_writers
+        return 1 if self.on_sqlite else self.ingest_writers
 
     @property
     def device_cache_seconds(self) -> float:
@@ -80,7 +78,7 @@ class ServerSettings(BaseSettings):
         if self.device_cache_ttl is not None:
             return self.device_cache_ttl.total_seconds()
         # A TTL near the sync interval makes a third or more of all syncs read the database.
-        return 600.0 if self.resolved_database_url.startswith("sqlite") else 30.0
+        return 600.0 if self.on_sqlite else 30.0
 
     @property
     def offline_after(self) -> timedelta:

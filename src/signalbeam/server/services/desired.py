@@ -9,7 +9,7 @@ from typing import Any
 
 from signalbeam.domain.errors import NotFound
 from signalbeam.domain.model import EventType, Role
-from signalbeam.protocol.bundle_v1 import NAME_PATTERN
+from signalbeam.protocol.spec_rules import NAME_PATTERN
 from signalbeam.server.runtime import Runtime
 from signalbeam.server.services.context import Actor, UnitOfWork
 

@@ -79,7 +79,8 @@ def sample_row(tenant_id: int, device_pk: int, ts: datetime, beat: Heartbeat) ->
 
 # Core, not the ORM's bulk update: the ORM inspects every row of every batch to build its
 # statements, which the ingest profile showed costing more than SQLite's own work. The SET
-# clause comes from the row keys, hence one statement per key set (with and without facts).
+# clause comes from the row keys (and `seen_at`, which the guard reads too), hence one
+# statement per key set (with and without facts).
 # The guard keeps a newer sync's state when a batch holding an older one commits after it.
 _UPDATE_DEVICE = (
     update(Device)
@@ -153,26 +154,23 @@ class Ingestor:
             await self._queue.put(None)
 
     async def _write_batches(self) -> None:
-        """One writer: take a batch, commit it, repeat until it takes a stop sign."""
-        stopping = False
-        while not stopping:
-            first = await self._queue.get()
-            batch = [first] if first is not None else []
-            if first is not None and self._queue.qsize() < self._max_batch:
+        """One writer: take a batch, commit it, repeat until it takes a stop sign.
+
+        Each writer takes exactly one stop sign and leaves the others to the other writers.
+        """
+        while (first := await self._queue.get()) is not None:
+            if self._queue.qsize() < self._max_batch:
                 # A moment's wait lets the syncs arriving right behind this one share its
                 # transaction. Without it, a steady 1,000 syncs/s arrive one at a time and
                 # each pays a whole transaction (five round trips to the database thread).
                 await asyncio.sleep(COLLECT_SECONDS)
-            stopping = first is None
-            # Each writer takes one stop sign and leaves the others to the other writers.
-            while not stopping and len(batch) < self._max_batch and not self._queue.empty():
-                item = self._queue.get_nowait()
-                if item is None:
-                    stopping = True
-                else:
-                    batch.append(item)
-            if batch:
-                await self._commit(batch)
+            batch = [first]
+            while len(batch) < self._max_batch and not self._queue.empty():
+                if (item := self._queue.get_nowait()) is None:
+                    await self._commit(batch)
+                    return
+                batch.append(item)
+            await self._commit(batch)
 
     async def _commit(self, batch: list[SyncRecord]) -> None:
         self._in_flight += len(batch)

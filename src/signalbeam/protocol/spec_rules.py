@@ -1,0 +1,96 @@
+"""Bundle spec rules that need no pydantic: patterns, durations and the cross-field checks.
+
+The server's pydantic models (`bundle_v1`) and the agent's msgspec structs (`agent/spec`)
+both read bundles; what they must agree on is written once here so it cannot drift.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import timedelta
+
+# Patterns in pydantic's dialect, where `$` matches only at the very end; `anchored` turns
+# one into Python's for msgspec.
+NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+SHA256_PATTERN = r"^[0-9a-f]{64}$"
+ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
+URL_PATTERN = r"^https?://"
+IMAGE_PATTERN = r"^[^\s]+$"
+PORT_MAPPING_PATTERN = r"^(\d{1,3}(\.\d{1,3}){3}:)?\d{1,5}:\d{1,5}(/(tcp|udp))?$"
+VOLUME_MAPPING_PATTERN = r"^[^:\s]+:/[^:\s]*(:(ro|rw))?$"
+
+MAX_SECONDS = 86400.0
+DURATION_HINT = "write a duration like 30s, 2m or 500ms"
+# `:g` writes 0.00005 as 5e-05, so the exponent is read too: canonical text must read back.
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?(?:e[+-]?\d+)?)(ms|s|m|h)?$")
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+_TCP_TARGET = re.compile(r"[A-Za-z0-9.:\[\]-]+:\d{1,5}")
+
+
+def anchored(pattern: str) -> str:
+    """`pattern` for Python's `re`, whose `$` also matches before a final newline."""
+    return pattern.removesuffix("$") + r"\Z"
+
+
+def parse_seconds(value: object) -> float:
+    """`60s`, `2m`, `500ms` or a bare number of seconds; ValueError says how to write one."""
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str) and (match := _DURATION.fullmatch(value.strip())):
+        return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+    raise ValueError(DURATION_HINT)
+
+
+def format_seconds(value: float) -> str:
+    """How the canonical form writes a duration."""
+    return f"{value:g}s"
+
+
+def probe_problem(http: object, tcp: object, exec_: object, running_for: object) -> str | None:
+    """What is wrong with a health check's probes (exactly one, tcp well formed), if anything."""
+    given = [
+        name
+        for name, value in (
+            ("http", http),
+            ("tcp", tcp),
+            ("exec", exec_),
+            ("running-for", running_for),
+        )
+        if value is not None
+    ]
+    if len(given) != 1:
+        got = f" (got {', '.join(given)})" if given else ""
+        return f"give exactly one of http, tcp, exec or running-for{got}"
+    if isinstance(tcp, int) and not 0 < tcp < 65536:
+        return "tcp: a port is a number from 1 to 65535"
+    if isinstance(tcp, str) and not _TCP_TARGET.fullmatch(tcp):
+        return "tcp: give a port (9000) or host:port (127.0.0.1:9000)"
+    return None
+
+
+def describe_probe(
+    http: str | None, tcp: int | str | None, exec_: list[str] | None, running_for: float | None
+) -> str:
+    """A short human description of the probe, for reasons and logs."""
+    if http is not None:
+        return http
+    if tcp is not None:
+        return f"tcp {tcp}"
+    if exec_ is not None:
+        return "exec " + " ".join(exec_)
+    return f"running for {running_for or 0:g}s"
+
+
+def units_problem(names: Iterable[str]) -> str | None:
+    """What is wrong with a bundle's unit names (none at all, or one used twice), if anything."""
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            return f'the name "{name}" is used twice; containers and apps need unique names'
+        seen.add(name)
+    if not seen:
+        return "a bundle needs at least one entry under containers or apps"
+    return None
