@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from signalbeam.server.runtime import Runtime
 from signalbeam.server.services import tenants
+from signalbeam.server.services import users as user_service
 from tests.helpers import enroll, enrollment_token, new_device, sync
 
 
@@ -23,6 +24,7 @@ class Other:
     credential: str
     token_id: int
     api_token_id: int
+    admin_token: str
 
 
 @pytest.fixture
@@ -36,7 +38,7 @@ async def other(app: FastAPI, runtime: Runtime, anon: httpx.AsyncClient) -> Asyn
         await c.post("/api/v1/groups", json={"name": "acme-prod", "selector": "env=prod"})
         token_id = (await c.get("/api/v1/enrollment-tokens")).json()[0]["id"]
         api_token_id = (await c.get("/api/v1/api-tokens")).json()[0]["id"]
-        yield Other(c, credential, token_id, api_token_id)
+        yield Other(c, credential, token_id, api_token_id, created.admin_token)
 
 
 async def test_management_reads_stay_inside_the_tenant(
@@ -166,3 +168,22 @@ async def test_bundles_stay_inside_the_tenant(
         "image"
     ] == "127.0.0.1:5000/acme-monitor:1.0.0"
     assert (await other.client.get("/api/v1/bundles")).json()[0]["desired"] == 0
+
+
+async def test_sessions_and_remote_access_stay_inside_the_tenant(
+    client: httpx.AsyncClient, anon: httpx.AsyncClient, runtime: Runtime, other: Other
+) -> None:
+    await client.put("/api/v1/remote-access", json={"enabled": True})
+    for kind, body in ((":exec", {"command": ["id"]}), (":logs", {"unit": "agent"})):
+        response = await client.post(f"/api/v1/devices/acme-pi{kind}", json=body)
+        assert response.status_code == 404, response.text
+    assert runtime.broker.running == 0  # nothing was offered to their device
+    # Our switch is ours: their tenant still has remote access off, and theirs cannot open it.
+    assert (await other.client.get("/api/v1/remote-access")).json()["enabled"] is False
+    refused = await other.client.post("/api/v1/devices/acme-pi:exec", json={"command": ["id"]})
+    assert refused.status_code == 403
+    # Their operator cannot attach to a session of ours either (same id, wrong tenant).
+    await new_device(client, anon, "our-pi")
+    created = (await client.post("/api/v1/devices/our-pi:exec", json={"command": ["id"]})).json()
+    their_actor = await user_service.authenticate(runtime, other.admin_token)
+    assert runtime.broker.claim_for_operator(created["session"], their_actor) is None

@@ -14,6 +14,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from signalbeam.domain.durations import coarse_duration
+
 # Piped output (scripts, logs, tests) is not squeezed to 80 columns: whole values beat "…".
 PIPE_WIDTH = 240
 
@@ -87,18 +89,10 @@ def ago(value: str | datetime | None, now: datetime | None = None) -> str:
     if moment is None:
         return "never"
     seconds = int(((now or datetime.now(UTC)) - moment).total_seconds())
-    amount = _coarse(abs(seconds))
+    amount = coarse_duration(abs(seconds))
     if amount == "0s":
         return "just now"
     return f"{amount} ago" if seconds > 0 else f"in {amount}"
-
-
-def _coarse(seconds: int) -> str:
-    # Round to the nearest unit, so a token made to last 7d reads "in 7d", not "in 6d".
-    for unit, size, below in (("s", 1, 60), ("m", 60, 60), ("h", 3600, 48)):
-        if round(seconds / size) < below:
-            return f"{round(seconds / size)}{unit}"
-    return f"{round(seconds / 86400)}d"
 
 
 def local_time(value: str | None) -> str:

@@ -35,3 +35,12 @@ def format_duration(value: timedelta) -> str:
         if count:
             out.append(f"{count}{unit}")
     return "".join(out)
+
+
+def coarse_duration(seconds: float) -> str:
+    """One rounded unit for a person: `45s`, `12m`, `3h`, `9d`."""
+    # Round to the nearest unit, so a token made to last 7d reads "in 7d", not "in 6d".
+    for unit, size, below in (("s", 1, 60), ("m", 60, 60), ("h", 3600, 48)):
+        if round(seconds / size) < below:
+            return f"{round(seconds / size)}{unit}"
+    return f"{round(seconds / 86400)}d"

@@ -82,3 +82,7 @@ class EventType(StrEnum):
     ROLLOUT_CANCELLED = "rollout.cancelled"
     ROLLOUT_ROLLED_BACK = "rollout.rolled_back"
     ROLLOUT_COMPLETED = "rollout.completed"
+    SESSION_STARTED = "session.started"
+    SESSION_ENDED = "session.ended"
+    SESSION_REFUSED = "session.refused"
+    REMOTE_ACCESS_CHANGED = "remote_access.changed"

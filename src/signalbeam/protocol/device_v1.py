@@ -189,3 +189,6 @@ class WatchResponse(WireModel):
     # Only when the agent asked with `with_desired=true`: the new desired state itself, so a
     # change reaches the device in one round trip (earlier agents did not ask).
     desired: DesiredState | None = None
+    # Only when the agent asked with `with_sessions=true`: sessions offered to this device
+    # (protocol/sessions.py); the agent connects `GET /api/device/v1/sessions/{id}` for each.
+    sessions: list[str] | None = None

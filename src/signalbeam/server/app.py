@@ -17,6 +17,7 @@ from signalbeam.server.api import problems
 from signalbeam.server.api.deps import RuntimeDep
 from signalbeam.server.api.device.v1.artifacts import router as device_artifacts_router
 from signalbeam.server.api.device.v1.routes import router as device_router
+from signalbeam.server.api.device.v1.sessions import router as device_sessions_router
 from signalbeam.server.api.device.v1.sync_fast_path import ControlPlaneApp, SyncFastPath
 from signalbeam.server.api.limits import BodyLimitMiddleware
 from signalbeam.server.api.management.v1 import (
@@ -26,7 +27,9 @@ from signalbeam.server.api.management.v1 import (
     enrollment,
     events,
     groups,
+    remote_access,
     rollouts,
+    sessions,
     signing,
     users,
 )
@@ -55,6 +58,8 @@ def _management_router() -> APIRouter:
         artifacts,
         rollouts,
         signing,
+        sessions,
+        remote_access,
     ):
         router.include_router(module.router)
     return router
@@ -137,6 +142,7 @@ def create_app(settings: ServerSettings, on_ready: OnReady | None = None) -> Fas
     app.include_router(_health_router())
     app.include_router(device_router)
     app.include_router(device_artifacts_router)
+    app.include_router(device_sessions_router)
     app.include_router(_management_router())
     web.install(app)
     # Artifact uploads stream to disk and enforce their own, larger limit.

@@ -5,16 +5,20 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import socket
 from types import FrameType
 
 import typer
 import uvicorn
 
+from signalbeam.protocol.sessions import MAX_FRAME_BYTES
 from signalbeam.server.app import create_app
 from signalbeam.server.bootstrap import Startup, prepare
 from signalbeam.server.runtime import Runtime, build_runtime
 from signalbeam.server.services import tenants
 from signalbeam.server.settings import ServerSettings
+
+SESSION_GOODBYE_SECONDS = 2.0
 
 
 def banner(settings: ServerSettings, startup: Startup) -> str:
@@ -78,6 +82,11 @@ class ControlPlaneServer(uvicorn.Server):
             loop.call_soon_threadsafe(self.runtime.begin_shutdown)
         super().handle_exit(sig, frame)
 
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # uvicorn closes every WebSocket at once; tell each session's operator why first.
+        await self.runtime.broker.close_and_wait(SESSION_GOODBYE_SECONDS)
+        await super().shutdown(sockets)
+
 
 def run(settings: ServerSettings, log_level: str) -> None:
     """Serve until stopped."""
@@ -92,6 +101,9 @@ def run(settings: ServerSettings, log_level: str) -> None:
         log_level=log_level,
         access_log=False,
         timeout_graceful_shutdown=10,
+        # Session streams (protocol/sessions.py): frames are bounded, so is what one may hold.
+        ws="websockets-sansio",
+        ws_max_size=MAX_FRAME_BYTES,
     )
     ControlPlaneServer(config, application.state.runtime).run()
 

@@ -14,6 +14,7 @@ from signalbeam.server.services.bus import EventBus
 from signalbeam.server.services.context import Actor, UnitOfWork
 from signalbeam.server.services.credential_lookups import CredentialLookups
 from signalbeam.server.services.device_cache import DeviceCache
+from signalbeam.server.services.session_broker import SessionBroker
 from signalbeam.server.services.watch import DesiredStateWatchers
 from signalbeam.server.settings import ServerSettings
 from signalbeam.server.workers.ingest import Ingestor
@@ -33,10 +34,12 @@ class Runtime:
     devices: DeviceCache
     credential_lookups: CredentialLookups
     artifacts: ArtifactStore
+    broker: SessionBroker
 
     def begin_shutdown(self) -> None:
-        """End live event streams and release held long polls so the process can stop."""
+        """End live event streams, sessions and held long polls so the process can stop."""
         self.bus.close()
+        self.broker.close_all()
         self.watchers.wake_all()
 
     def unit_of_work(self, actor: Actor) -> UnitOfWork:
@@ -55,6 +58,7 @@ def build_runtime(settings: ServerSettings) -> Runtime:
     engine = create_engine(settings.resolved_database_url)
     sessions = create_session_factory(engine)
     bus = EventBus()
+    watchers = DesiredStateWatchers()
     return Runtime(
         settings=settings,
         engine=engine,
@@ -62,8 +66,9 @@ def build_runtime(settings: ServerSettings) -> Runtime:
         hasher=TokenHasher(key),
         bus=bus,
         ingestor=Ingestor(sessions, bus, settings.ingest_max_batch, settings.ingest_writer_count),
-        watchers=DesiredStateWatchers(),
+        watchers=watchers,
         devices=DeviceCache(ttl_seconds=settings.device_cache_seconds),
         credential_lookups=CredentialLookups(sessions),
         artifacts=FilesystemStore(settings.data_dir / "artifacts"),
+        broker=SessionBroker(watchers),
     )

@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -380,6 +381,10 @@ class TenantPolicy(Base):
     # signature is recomputed: ed25519 signatures are deterministic).
     trust_version: Mapped[int] = mapped_column(BigInteger, default=1)
     trust_signatures: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # Remote exec and shell stay off until an admin turns them on; `exec_allow` optionally
+    # limits exec to command patterns (domain/remote_access.py).
+    remote_access: Mapped[bool] = mapped_column(default=False, server_default=false())
+    exec_allow: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")
     updated_at: Mapped[datetime]
 
 

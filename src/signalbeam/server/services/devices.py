@@ -86,7 +86,7 @@ async def _group(uow: UnitOfWork, name: str) -> Group:
     return group
 
 
-async def _device(uow: UnitOfWork, device_id: str) -> Device:
+async def find_device(uow: UnitOfWork, device_id: str) -> Device:
     device = await uow.devices.get(device_id)
     if device is None:
         raise NotFound(
@@ -116,7 +116,7 @@ async def groups_of(uow: UnitOfWork, device: Device) -> list[str]:
 async def show(runtime: Runtime, actor: Actor, device_id: str, events: int = 20) -> DeviceDetail:
     """A device with its groups and latest activity."""
     async with runtime.unit_of_work(actor) as uow:
-        device = await _device(uow, device_id)
+        device = await find_device(uow, device_id)
         history = await uow.events.search(EventQuery(device_pk=device.id, limit=events))
         return DeviceDetail(device=device, groups=await groups_of(uow, device), events=history)
 
@@ -128,7 +128,7 @@ async def edit_labels(
     actor.require(Role.OPERATOR)
     validate_labels(set_)
     async with runtime.unit_of_work(actor) as uow:
-        device = await _device(uow, device_id)
+        device = await find_device(uow, device_id)
         before = dict(device.labels)
         after = {k: v for k, v in {**before, **set_}.items() if k not in remove}
         if after != before:
@@ -171,7 +171,7 @@ async def decommission(runtime: Runtime, actor: Actor, device_id: str) -> Device
     """Revoke a device's credential and hide it from the fleet; its history stays."""
     actor.require(Role.OPERATOR)
     async with runtime.unit_of_work(actor) as uow:
-        device = await _device(uow, device_id)
+        device = await find_device(uow, device_id)
         if device.decommissioned_at is None:
             device.credential_hash = None
             device.decommissioned_at = datetime.now(UTC)
@@ -219,6 +219,6 @@ async def metrics(
             field="step",
         )
     async with runtime.unit_of_work(actor) as uow:
-        device = await _device(uow, device_id)
+        device = await find_device(uow, device_id)
         parts = await uow.metrics.history(device.id, start, end)
     return MetricHistory(start=start, end=end, step=chosen, buckets=downsample(parts, chosen))

@@ -74,24 +74,31 @@ async def watch(
     timeout: float,
     *,
     with_desired: bool = False,
+    with_sessions: bool = False,
 ) -> WatchResponse:
     """Answer as soon as the device's desired generation passes `generation`, or at timeout.
 
     With `with_desired`, a wake-up that carried the new desired state hands it over at once,
-    so the device needs no second request to learn what to run.
+    so the device needs no second request to learn what to run. With `with_sessions`, a
+    session offered to the device answers at once too, naming it.
     """
     wake = runtime.watchers.register(device.pk)
     spec = None
+    offered: list[str] = []
     try:
         # Register before reading, so a change committed in between still wakes us.
         current = await _desired_generation(runtime, device.pk)
-        if current <= generation:
+        if with_sessions:
+            offered = runtime.broker.hand_out(device.pk)
+        if current <= generation and not offered:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), timeout)
             # The notifier says which generation woke us; no need to ask the database again.
             announced = runtime.watchers.generation(device.pk)
             if announced >= current:
                 current, spec = announced, runtime.watchers.spec(device.pk)
+            if with_sessions:
+                offered = runtime.broker.hand_out(device.pk)
     finally:
         runtime.watchers.release(device.pk, wake)
     changed = current > generation
@@ -101,7 +108,10 @@ async def watch(
         else None
     )
     return WatchResponse(
-        status="changed" if changed else "unchanged", generation=current, desired=desired
+        status="changed" if changed else "unchanged",
+        generation=current,
+        desired=desired,
+        sessions=offered or None,
     )
 
 

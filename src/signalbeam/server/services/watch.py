@@ -48,6 +48,11 @@ class DesiredStateWatchers:
                 for event in waiters:
                     event.set()
 
+    def poke(self, device_pk: int) -> None:
+        """Wake this device's watchers without a new generation (a session is offered)."""
+        for event in self._waiters.get(device_pk, ()):
+            event.set()
+
     def spec(self, device_pk: int) -> dict[str, Any] | None:
         """The desired state announced with the last wake-up, if it came with one."""
         return self._specs.get(device_pk)

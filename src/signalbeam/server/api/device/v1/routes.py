@@ -58,9 +58,14 @@ async def watch(
     with_desired: Annotated[
         bool, Query(description="include the new desired state in a `changed` answer")
     ] = False,
+    with_sessions: Annotated[
+        bool, Query(description="answer at once, naming them, when sessions are offered")
+    ] = False,
 ) -> WatchResponse:
     """Long-poll: answers `changed` as soon as the desired generation passes `generation`."""
-    return await sync_service.watch(runtime, device, generation, timeout, with_desired=with_desired)
+    return await sync_service.watch(
+        runtime, device, generation, timeout, with_desired=with_desired, with_sessions=with_sessions
+    )
 
 
 @router.post("/telemetry", response_model=TelemetryAck)
