@@ -187,3 +187,13 @@ async def test_sessions_and_remote_access_stay_inside_the_tenant(
     created = (await client.post("/api/v1/devices/our-pi:exec", json={"command": ["id"]})).json()
     their_actor = await user_service.authenticate(runtime, other.admin_token)
     assert runtime.broker.claim_for_operator(created["session"], their_actor) is None
+
+
+async def test_actions_cannot_touch_the_other_tenants_devices(
+    client: httpx.AsyncClient, other: Other
+) -> None:
+    assert (await client.post("/api/v1/devices/acme-pi:cordon")).status_code == 404
+    body = {"action": "cordon", "devices": ["acme-pi"]}
+    assert (await client.post("/api/v1/actions", json=body)).status_code == 404
+    theirs = (await other.client.get("/api/v1/devices/acme-pi")).json()
+    assert theirs["cordoned"] is False

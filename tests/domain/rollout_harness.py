@@ -52,6 +52,7 @@ class FakeDevice:
     timezone: str | None = None
     online_since: datetime | None = None
     claimed_by: str | None = None
+    cordoned: bool = False
     behaviour: str = OK
     transient_failures: int = 1
     failure: str = "container web exited with code 1"
@@ -70,6 +71,7 @@ class FakeDevice:
             timezone=self.timezone,
             online_since=self.online_since,
             claimed_by=self.claimed_by,
+            cordoned=self.cordoned,
         )
 
     def sync(self) -> None:

@@ -519,6 +519,18 @@ def test_a_device_held_by_another_rollout_is_skipped_until_released() -> None:
     assert h.device("pi-02").status is Status.UPDATING
 
 
+def test_a_cordoned_device_is_skipped_until_uncordoned() -> None:
+    h = Harness.make(2, parse_policy(waves="100%", offline="wait"))
+    h.fleet["pi-02"].cordoned = True
+    h.fleet["pi-01"].online = False  # keeps the rollout running
+    h.tick()
+    assert (h.device("pi-02").status, h.device("pi-02").cause) == (Status.SKIPPED, Cause.CORDONED)
+    assert h.device("pi-02").reason == "cordoned (uncordon it to include it)"
+    h.fleet["pi-02"].cordoned = False
+    h.tick()
+    assert h.device("pi-02").status is Status.UPDATING
+
+
 # Dry run
 
 

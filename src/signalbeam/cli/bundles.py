@@ -255,3 +255,5 @@ def assign(
     typer.echo(f"Assigned {result['bundle']}@{result['version']} to {count}:")
     rows = [[d["device_id"], str(d["generation"])] for d in devices]
     console().print(table(["DEVICE", "GENERATION"], rows))
+    if result.get("cordoned"):
+        typer.echo(f"Left out, cordoned: {', '.join(result['cordoned'])}")

@@ -9,6 +9,7 @@ import typer
 
 from signalbeam import __version__
 from signalbeam.cli import (
+    actions,
     artifacts,
     bundles,
     devices,
@@ -40,6 +41,8 @@ app.add_typer(groups.app, name="groups")
 app.add_typer(bundles.app, name="bundles")
 app.add_typer(keys.app, name="keys")
 app.command()(bundles.assign)
+app.command()(actions.cordon)
+app.command()(actions.uncordon)
 app.add_typer(artifacts.app, name="artifacts")
 app.add_typer(rollouts.app, name="rollouts")
 app.add_typer(events.app, name="events")

@@ -66,7 +66,7 @@ def device_row(device: dict[str, Any]) -> list[Cell]:
     return [
         device["device_id"],
         device["name"],
-        presence(device["presence"]),
+        _presence(device),
         ago(device["last_seen_at"]),
         bundle_ref(device.get("bundle"), device.get("bundle_version")),
         apply_status(device.get("reported_status")),
@@ -76,6 +76,14 @@ def device_row(device: dict[str, Any]) -> list[Cell]:
         percent(metrics.get("memory_percent")),
         percent(metrics.get("disk_percent")),
     ]
+
+
+def _presence(device: dict[str, Any]) -> Text:
+    """Presence, marked when the device is cordoned (new updates leave it out)."""
+    shown = presence(device["presence"])
+    if device.get("cordoned"):
+        shown = Text.assemble(shown, (" cordoned", "bold yellow"))
+    return shown
 
 
 def device_table(devices: Iterable[dict[str, Any]]) -> Table:
@@ -113,7 +121,7 @@ def _summary(device: dict[str, Any]) -> list[tuple[str, Cell]]:
     seen = ago(device["last_seen_at"])
     return [
         ("name", device["name"]),
-        ("presence", Text.assemble(presence(device["presence"]), f" (last seen {seen})")),
+        ("presence", Text.assemble(_presence(device), f" (last seen {seen})")),
         ("agent", device["agent_version"] or "-"),
         ("labels", labels_text(device["labels"])),
         ("groups", ", ".join(device["groups"]) or "-"),

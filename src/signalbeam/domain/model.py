@@ -86,3 +86,5 @@ class EventType(StrEnum):
     SESSION_ENDED = "session.ended"
     SESSION_REFUSED = "session.refused"
     REMOTE_ACCESS_CHANGED = "remote_access.changed"
+    DEVICE_CORDONED = "device.cordoned"
+    DEVICE_UNCORDONED = "device.uncordoned"

@@ -106,6 +106,8 @@ def _why_back(device: DeviceRollout, seen: DeviceObservation | None, in_target: 
         return "no longer held by another rollout"
     if device.cause is Cause.LEFT_TARGET and in_target:
         return "back in the target"
+    if device.cause is Cause.CORDONED and seen is not None and not seen.cordoned:
+        return "uncordoned"
     return None
 
 

@@ -55,6 +55,7 @@ class Cause(StrEnum):
     RETURNED = "returned"  # skipped earlier, eligible again (back online, back in the target)
     LEFT_TARGET = "left_target"  # left the target before it started updating
     BUSY = "busy"  # another active rollout holds the device
+    CORDONED = "cordoned"  # an operator cordoned the device: no new updates until uncordoned
     STOPPED = "stopped"  # the rollout ended before the device finished
 
 
@@ -81,7 +82,8 @@ class DeviceObservation:
     `desired_generation` is the device's current desired generation; `generation`, `status`,
     `reason`, `retryable`, `bundle` and `version` are its last reported state. `online_since`
     (when known) lets a step notice an outage that began and ended between two steps.
-    `claimed_by` names another active rollout that already holds the device.
+    `claimed_by` names another active rollout that already holds the device. A `cordoned`
+    device is not started; one already updating goes on (cordon holds back new changes only).
     """
 
     online: bool
@@ -95,6 +97,7 @@ class DeviceObservation:
     timezone: str | None = None
     online_since: datetime | None = None
     claimed_by: str | None = None
+    cordoned: bool = False
 
 
 @dataclass(frozen=True)

@@ -238,6 +238,8 @@ def _hold(tick: _Tick, device: DeviceRollout) -> Change:
         return skip(device, tick.now, Cause.LEFT_TARGET, "left the target before it was updated")
     if seen is not None and seen.claimed_by:
         return skip(device, tick.now, Cause.BUSY, f"held by {seen.claimed_by}")
+    if seen is not None and seen.cordoned:
+        return skip(device, tick.now, Cause.CORDONED, "cordoned (uncordon it to include it)")
     if seen is None or not seen.online:
         return hold_offline(tick.state, device, tick.now)
     return replace(device, offline_since=None), []

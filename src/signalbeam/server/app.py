@@ -21,6 +21,7 @@ from signalbeam.server.api.device.v1.sessions import router as device_sessions_r
 from signalbeam.server.api.device.v1.sync_fast_path import ControlPlaneApp, SyncFastPath
 from signalbeam.server.api.limits import BodyLimitMiddleware
 from signalbeam.server.api.management.v1 import (
+    actions,
     artifacts,
     bundles,
     devices,
@@ -60,6 +61,7 @@ def _management_router() -> APIRouter:
         signing,
         sessions,
         remote_access,
+        actions,
     ):
         router.include_router(module.router)
     return router

@@ -143,6 +143,9 @@ class Device(Base):
     telemetry_event_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     enrolled_at: Mapped[datetime]
     decommissioned_at: Mapped[datetime | None]
+    # A cordoned device keeps running what it has; new rollouts and assignments leave it out.
+    cordoned_at: Mapped[datetime | None]
+    cordoned_by: Mapped[str | None] = mapped_column(String(255))
 
 
 class DeviceLabel(Base):

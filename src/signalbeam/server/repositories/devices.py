@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, delete, exists, func, or_, select, true, update
@@ -146,6 +147,38 @@ class DeviceRepository(TenantRepository):
         """Ids of every device that matches the filters (no paging), in id order."""
         statement = self._filtered(query).with_only_columns(Device.device_id)
         return list(await self.session.scalars(statement.order_by(Device.device_id)))
+
+    async def cordoned_among(self, device_ids: Sequence[str]) -> set[str]:
+        """Which of these devices are cordoned."""
+        found: set[str] = set()
+        for start in range(0, len(device_ids), ADVANCE_CHUNK):
+            chunk = device_ids[start : start + ADVANCE_CHUNK]
+            query = self._scoped().with_only_columns(Device.device_id)
+            query = query.where(Device.device_id.in_(chunk), Device.cordoned_at.is_not(None))
+            found.update(await self.session.scalars(query))
+        return found
+
+    async def set_cordoned(
+        self, device_ids: Sequence[str], at: datetime | None, by: str | None
+    ) -> list[tuple[int, str]]:
+        """Cordon (`at` given) or uncordon these devices; (pk, device id) of those that changed."""
+        changed: list[tuple[int, str]] = []
+        already = (
+            Device.cordoned_at.is_(None) if at is not None else Device.cordoned_at.is_not(None)
+        )
+        for start in range(0, len(device_ids), ADVANCE_CHUNK):
+            statement = (
+                update(Device)
+                .where(
+                    Device.tenant_id == self.tenant_id,
+                    Device.device_id.in_(device_ids[start : start + ADVANCE_CHUNK]),
+                    already,
+                )
+                .values(cordoned_at=at, cordoned_by=by)
+                .returning(Device.id, Device.device_id)
+            )
+            changed += [(r[0], r[1]) for r in await self.session.execute(statement)]
+        return changed
 
     async def replace_labels(self, device: Device, labels: Mapping[str, str]) -> None:
         """Store the device's labels in both the JSON column and the indexed label rows."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -79,6 +79,8 @@ class Assignment:
 
     version: BundleVersion
     generations: dict[str, int]
+    # Matched but left out: cordoned devices take no new assignments.
+    cordoned: list[str] = field(default_factory=list)
 
 
 def short_digest(digest: str) -> str:
@@ -331,13 +333,16 @@ async def assign(
     kind = target.kind()
     async with runtime.unit_of_work(actor) as uow:
         row = await _resolve(uow, name, version)
-        device_ids = await _target_ids(uow, target)
+        matched = await _target_ids(uow, target)
+        cordoned = await uow.devices.cordoned_among(matched)
+        device_ids = [device_id for device_id in matched if device_id not in cordoned]
         document = await bundle_document(uow, row)
         await uow.commit()
     if not device_ids:
+        left_out = f" (cordoned: {', '.join(sorted(cordoned))})" if cordoned else ""
         raise InvalidInput(
-            f"no device matched {_describe(target)}; nothing was assigned", field=kind
+            f"no device matched {_describe(target)}{left_out}; nothing was assigned", field=kind
         )
     summary = f"desired state: {row.name}@{row.version}"
     generations = await set_desired(runtime, actor, device_ids, document, summary)
-    return Assignment(row, generations)
+    return Assignment(row, generations, sorted(cordoned))

@@ -128,4 +128,5 @@ def observation(device: Device, claimed_by: str | None = None) -> DeviceObservat
         version=reported.get("version"),
         timezone=timezone if isinstance(timezone, str) else None,
         claimed_by=claimed_by,
+        cordoned=device.cordoned_at is not None,
     )

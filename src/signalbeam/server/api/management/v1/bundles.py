@@ -150,4 +150,5 @@ async def assign(
             schemas.AssignedDevice(device_id=d, generation=g)
             for d, g in sorted(done.generations.items())
         ],
+        cordoned=done.cordoned,
     )

@@ -67,6 +67,7 @@ def device(row: Device) -> schemas.DevicePublic:
         bundle=row.reported_bundle,
         bundle_version=row.reported_version,
         reported_status=row.reported_status,
+        cordoned=row.cordoned_at is not None,
     )
 
 

@@ -105,6 +105,7 @@ class DevicePublic(BaseModel):
     bundle: str | None = Field(description="the bundle the device reports running now")
     bundle_version: str | None = Field(description="its version")
     reported_status: str | None = Field(description="idle, applying, running, degraded, failed")
+    cordoned: bool = Field(default=False, description="new rollouts and assignments skip it")
 
 
 class DeviceList(BaseModel):
@@ -297,3 +298,4 @@ class AssignmentPublic(BaseModel):
     version: str
     digest: str
     devices: list[AssignedDevice]
+    cordoned: list[str] = Field(default=[], description="matched but left out: cordoned")
