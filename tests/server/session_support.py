@@ -7,9 +7,12 @@ tested in tests/agent); it holds the real watch and opens the real device WebSoc
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+import os
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,6 +129,27 @@ async def online_device(http: httpx.AsyncClient, device_id: str) -> str:
     credential = await enroll(http, token, device_id)
     assert (await sync(http, credential)).status_code == 200
     return credential
+
+
+@contextmanager
+def stalled_operator(base: str, token: str, path: str) -> Iterator[socket.socket]:
+    """An operator that completes the WebSocket handshake and then never reads again.
+
+    Written on a bare socket on purpose: every WebSocket library keeps reading in the
+    background, and this client must let the kernel's buffers fill up.
+    """
+    host, port = base.removeprefix("http://").split(":")
+    key = base64.b64encode(os.urandom(16)).decode()
+    request = (
+        f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+        f"Authorization: Bearer {token}\r\n\r\n"
+    )
+    with socket.create_connection((host, int(port)), timeout=BOUND) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        sock.sendall(request.encode())
+        assert sock.recv(12) == b"HTTP/1.1 101", "the server refused the WebSocket"
+        yield sock
 
 
 async def attach(base: str, token: str, created: dict[str, Any]) -> Transcript:

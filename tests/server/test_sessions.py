@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import signal
 from collections.abc import AsyncIterator
 from typing import Any
@@ -17,6 +18,7 @@ from websockets.exceptions import ConnectionClosed
 from signalbeam.protocol.sessions import (
     CLOSE_NOT_FOUND,
     CLOSE_REFUSED,
+    MAX_CHUNK_BYTES,
     STDIN,
     STDOUT,
     frame,
@@ -30,6 +32,7 @@ from tests.server.session_support import (
     online_device,
     read_all,
     running,
+    stalled_operator,
     ws_url,
 )
 
@@ -254,3 +257,32 @@ async def test_a_server_restart_ends_sessions_on_both_sides(
         "detail": "the control plane is restarting; the session ended",
     }
     assert device_saw[-1] == "closed 1012"
+
+
+async def test_an_operator_that_stops_reading_slows_the_device_instead_of_filling_memory(
+    live_server: LiveServer, http: httpx.AsyncClient
+) -> None:
+    """The relay holds one frame at a time: a device can get only a few buffers ahead."""
+    sent = 0
+    blocked = asyncio.Event()
+
+    async def flood(opened: dict[str, Any], ws: ClientConnection) -> None:
+        nonlocal sent
+        while sent < 256 * 1024 * 1024:
+            try:
+                # Random bytes: the link compresses, and repeated bytes would shrink to nothing.
+                chunk = frame(STDOUT, os.urandom(MAX_CHUNK_BYTES - 1))
+                await asyncio.wait_for(ws.send(chunk), 2)
+            except TimeoutError:
+                blocked.set()  # the server stopped taking frames: backpressure reached us
+                await asyncio.Future()  # hold the session until the test ends it
+            sent += len(chunk)
+
+    device = ScriptedDevice(live_server.url, await online_device(http, "pi-07"), flood)
+    await enable(http)
+    async with running(device):
+        created = (await http.post("/api/v1/devices/pi-07:exec", json={"command": ["yes"]})).json()
+        with stalled_operator(live_server.url, live_server.admin_token, created["stream"]):
+            await asyncio.wait_for(blocked.wait(), 60)
+    # Kernel socket buffers and a frame or two per hop, not the 256 MiB the device had to send.
+    assert sent < 64 * 1024 * 1024, sent
