@@ -7,11 +7,9 @@ import contextlib
 import json
 import os
 import signal
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
@@ -35,13 +33,6 @@ from tests.server.session_support import (
     stalled_operator,
     ws_url,
 )
-
-
-@pytest.fixture
-async def http(live_server: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
-    headers = {"Authorization": f"Bearer {live_server.admin_token}"}
-    async with httpx.AsyncClient(base_url=live_server.url, headers=headers, timeout=30) as c:
-        yield c
 
 
 async def enable(http: httpx.AsyncClient, *allow: str) -> None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from starlette.websockets import WebSocket
 
 from signalbeam.domain.durations import coarse_duration
-from signalbeam.domain.errors import Conflict, Forbidden
-from signalbeam.domain.model import EventType, Presence
+from signalbeam.domain.errors import Conflict, Forbidden, NotFound
+from signalbeam.domain.model import EventType, Presence, Role
 from signalbeam.domain.remote_access import RemoteAccessPolicy, check_session, command_line
 from signalbeam.protocol.sessions import CLOSE_TIMEOUT, LOGS, control, open_message
 from signalbeam.server.db.models import Device
@@ -18,6 +19,7 @@ from signalbeam.server.runtime import Runtime
 from signalbeam.server.services.context import Actor, UnitOfWork
 from signalbeam.server.services.devices import find_device
 from signalbeam.server.services.session_broker import OfferedSession
+from signalbeam.server.services.session_recordings import Recording, recording_path
 from signalbeam.server.services.session_relay import Outcome, close_both, relay
 
 # How long the operator waits for the device to connect once they attached.
@@ -99,6 +101,7 @@ def _offered(
         kind=kind,
         open_frame=frame,
         summary=_summary(request),
+        terminal=(request.cols, request.rows) if request.tty else None,
     )
 
 
@@ -119,16 +122,42 @@ async def serve_operator(runtime: Runtime, session: OfferedSession, operator: We
         await operator.send_text(control("started", session=session.id))
         await _record(runtime, session, EventType.SESSION_STARTED, _started(session), {})
         started = asyncio.get_running_loop().time()
-        outcome = await relay(operator, device, session.device_id, session.ended)
-        result = {
+        recording = _recording(runtime, session)
+        output = recording.output if recording is not None else None
+        outcome = await relay(operator, device, session.device_id, session.ended, output)
+        result: dict[str, object] = {
             **asdict(outcome),
             "seconds": round(asyncio.get_running_loop().time() - started, 3),
         }
         del result["restarting"]
+        if recording is not None:
+            result["recording_bytes"] = await recording.close()
         await _record(runtime, session, EventType.SESSION_ENDED, _ended(session, outcome), result)
         await close_both(operator, device, outcome)
     finally:
         runtime.broker.end(session)
+
+
+def recording_file(runtime: Runtime, actor: Actor, session_id: str) -> Path:
+    """The recording of one of the tenant's terminal sessions (operators and admins)."""
+    actor.require(Role.OPERATOR)
+    path = recording_path(runtime.settings.data_dir, actor.tenant_id, session_id)
+    if not path.is_file():
+        raise NotFound(
+            f"no recording of session {session_id!r}; only terminal sessions (signalbeam shell) "
+            "are recorded, and the ids are in the session.ended events",
+            field="session_id",
+        )
+    return path
+
+
+def _recording(runtime: Runtime, session: OfferedSession) -> Recording | None:
+    if session.terminal is None:
+        return None
+    cols, rows = session.terminal
+    path = recording_path(runtime.settings.data_dir, session.tenant_id, session.id)
+    title = f"{session.kind} on {session.device_id} by {session.actor.name}"
+    return Recording(path, cols=cols, rows=rows, title=title)
 
 
 async def _device_socket(session: OfferedSession) -> WebSocket | None:

@@ -47,6 +47,8 @@ class OfferedSession:
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     finished: asyncio.Event = field(default_factory=asyncio.Event)
     operator_attached: bool = False
+    # (cols, rows) of a terminal session; its output is recorded.
+    terminal: tuple[int, int] | None = None
 
 
 class SessionBroker:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -41,7 +42,11 @@ class Outcome:
 
 
 async def relay(
-    operator: WebSocket, device: WebSocket, device_id: str, ended: asyncio.Event
+    operator: WebSocket,
+    device: WebSocket,
+    device_id: str,
+    ended: asyncio.Event,
+    on_output: Callable[[bytes], None] | None = None,
 ) -> Outcome:
     """Relay until the device says it is done, either side leaves, or the server stops.
 
@@ -50,7 +55,7 @@ async def relay(
     """
     outcome = Outcome()
     tasks = {
-        asyncio.create_task(_from_device(device, operator, device_id, outcome, ended)),
+        asyncio.create_task(_from_device(device, operator, device_id, outcome, ended, on_output)),
         asyncio.create_task(_from_operator(operator, device, outcome)),
         asyncio.create_task(ended.wait()),
     }
@@ -73,7 +78,12 @@ async def close_both(operator: WebSocket, device: WebSocket, outcome: Outcome) -
 
 
 async def _from_device(
-    device: WebSocket, operator: WebSocket, device_id: str, outcome: Outcome, ended: asyncio.Event
+    device: WebSocket,
+    operator: WebSocket,
+    device_id: str,
+    outcome: Outcome,
+    ended: asyncio.Event,
+    on_output: Callable[[bytes], None] | None,
 ) -> None:
     while True:
         message = await device.receive()
@@ -86,6 +96,8 @@ async def _from_device(
         data = message.get("bytes")
         if data is not None:
             outcome.bytes_from_device += len(data)
+            if on_output is not None and len(data) > 1:
+                on_output(data[1:])
             if not await _send_bytes(operator, data):
                 return
             continue

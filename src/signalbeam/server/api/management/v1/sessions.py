@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, WebSocket
+from fastapi.responses import FileResponse
 
 from signalbeam.domain.durations import parse_duration
 from signalbeam.domain.errors import DomainError, InvalidInput
@@ -18,6 +19,7 @@ from signalbeam.server.services import remote_sessions
 from signalbeam.server.services import users as user_service
 from signalbeam.server.services.remote_sessions import SessionRequest
 from signalbeam.server.services.session_broker import OFFER_SECONDS, OfferedSession
+from signalbeam.server.services.session_recordings import CAST_TYPE
 
 router = APIRouter(tags=["sessions"])
 
@@ -83,6 +85,17 @@ async def stream(websocket: WebSocket, session_id: str) -> None:
         await websocket.close(CLOSE_NOT_FOUND)
         return
     await remote_sessions.serve_operator(runtime, session, websocket)
+
+
+@router.get(
+    "/sessions/{session_id}/recording",
+    response_class=FileResponse,
+    responses={200: {"content": {CAST_TYPE: {}}, "description": "an asciinema v2 cast"}},
+)
+async def recording(session_id: str, runtime: RuntimeDep, actor: CurrentActor) -> FileResponse:
+    """What a terminal session showed, to replay (`asciinema play`, or the device page)."""
+    path = remote_sessions.recording_file(runtime, actor, session_id)
+    return FileResponse(path, media_type=CAST_TYPE, filename=f"{session_id}.cast")
 
 
 def _public(session: OfferedSession) -> SessionPublic:
