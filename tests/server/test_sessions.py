@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Origin
 
 from signalbeam.protocol.sessions import (
     CLOSE_NOT_FOUND,
@@ -277,3 +278,14 @@ async def test_an_operator_that_stops_reading_slows_the_device_instead_of_fillin
             await asyncio.wait_for(blocked.wait(), 60)
     # Kernel socket buffers and a frame or two per hop, not the 256 MiB the device had to send.
     assert sent < 64 * 1024 * 1024, sent
+
+
+async def test_the_dashboard_stream_refuses_a_page_from_another_origin(
+    live_server: LiveServer,
+) -> None:
+    """A cookie alone must not open a session: a foreign page's WebSocket is refused."""
+    url = ws_url(live_server.url, "/devices/pi-07/sessions/none/stream")
+    async with connect(url, origin=Origin("http://evil.example")) as ws:
+        seen = await asyncio.wait_for(read_all(ws), BOUND)
+    assert seen.last["detail"] == "a session stream opens only from the dashboard's own pages"
+    assert seen.close_code == CLOSE_REFUSED

@@ -14,9 +14,11 @@ from signalbeam.domain.model import GroupKind
 from signalbeam.server.api.deps import RuntimeDep
 from signalbeam.server.api.management.v1 import convert
 from signalbeam.server.runtime import Runtime
+from signalbeam.server.services import actions
 from signalbeam.server.services import devices as device_service
 from signalbeam.server.services import fleet as fleet_service
 from signalbeam.server.services import groups as group_service
+from signalbeam.server.services.bundles import Target
 from signalbeam.server.web.deps import CurrentUser, PostedForm, WebRoute, WebUser
 from signalbeam.server.web.forms import FIELD_ERRORS, Form
 from signalbeam.server.web.render import render
@@ -152,6 +154,24 @@ async def decommission(
 ) -> Response:
     """Revoke the device's credential and take it out of the fleet."""
     change = device_service.decommission(runtime, user.actor, device_id)
+    return await _apply(request, runtime, user, device_id, form, change)
+
+
+@router.post("/{device_id}/cordon", include_in_schema=False)
+async def cordon(
+    request: Request, device_id: str, runtime: RuntimeDep, user: CurrentUser, form: PostedForm
+) -> Response:
+    """Leave the device out of new rollouts and assignments."""
+    change = actions.run(runtime, user.actor, actions.CORDON, Target(devices=[device_id]))
+    return await _apply(request, runtime, user, device_id, form, change)
+
+
+@router.post("/{device_id}/uncordon", include_in_schema=False)
+async def uncordon(
+    request: Request, device_id: str, runtime: RuntimeDep, user: CurrentUser, form: PostedForm
+) -> Response:
+    """Let new rollouts and assignments include the device again."""
+    change = actions.run(runtime, user.actor, actions.UNCORDON, Target(devices=[device_id]))
     return await _apply(request, runtime, user, device_id, form, change)
 
 

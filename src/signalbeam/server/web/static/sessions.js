@@ -1,0 +1,126 @@
+/* Device page sessions: logs (every role) and a terminal (operators), over the session stream.
+   A session is asked for with a CSRF-checked POST, then streamed over a same-origin WebSocket:
+   binary frames are one stream byte (1 stdout, 2 stderr) and the bytes; text frames are JSON. */
+(function () {
+  "use strict";
+  var panel = document.querySelector("[data-device-url]");
+  if (!panel) { return; }
+  var base = panel.dataset.deviceUrl;
+  var csrf = document.querySelector('meta[name="csrf-token"]').content;
+  var STDIN = 0, STDOUT = 1, STDERR = 2;
+
+  function ask(fields) {
+    var body = new URLSearchParams(fields);
+    body.set("csrf", csrf);
+    return fetch(base + "/sessions", { method: "POST", body: body, credentials: "same-origin" })
+      .then(function (response) {
+        return response.json().then(function (data) {
+          if (!response.ok) { throw new Error(data.detail || ("HTTP " + response.status)); }
+          return data;
+        });
+      });
+  }
+
+  function connect(path, handlers) {
+    var scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    var socket = new WebSocket(scheme + location.host + path);
+    socket.binaryType = "arraybuffer";
+    var finished = false;
+    socket.onmessage = function (message) {
+      if (typeof message.data === "string") {
+        var control = JSON.parse(message.data);
+        if (control.type === "exit" || control.type === "error") { finished = true; }
+        handlers.control(control);
+      } else {
+        var bytes = new Uint8Array(message.data);
+        handlers.output(bytes[0], bytes.subarray(1));
+      }
+    };
+    socket.onclose = function () {
+      if (!finished) { handlers.control({ type: "error", detail: "connection lost" }); }
+      handlers.closed();
+    };
+    return socket;
+  }
+
+  function say(element, text) { element.textContent = text; }
+
+  // Logs
+  var logsForm = document.getElementById("logs-form");
+  var logsOut = document.getElementById("logs-output");
+  var logsStatus = document.getElementById("logs-status");
+  var logsStop = document.getElementById("logs-stop");
+  var logsSocket = null;
+  var decoders = {};
+  logsForm.addEventListener("submit", function (event) {
+    event.preventDefault();
+    if (logsSocket) { logsSocket.close(); }
+    var fields = Object.fromEntries(new FormData(logsForm).entries());
+    fields.kind = "logs";
+    logsOut.textContent = "";
+    decoders = { 1: new TextDecoder(), 2: new TextDecoder() };
+    say(logsStatus, "Asking the device…");
+    ask(fields).then(function (created) {
+      logsSocket = connect(created.stream, {
+        output: function (stream, bytes) {
+          var span = document.createElement("span");
+          if (stream === STDERR) { span.className = "stderr"; }
+          span.textContent = decoders[stream].decode(bytes, { stream: true });
+          var atEnd = logsOut.scrollTop + logsOut.clientHeight >= logsOut.scrollHeight - 4;
+          logsOut.appendChild(span);
+          if (atEnd) { logsOut.scrollTop = logsOut.scrollHeight; }
+        },
+        control: function (control) {
+          if (control.type === "started") { say(logsStatus, fields.follow ? "Following…" : "Reading…"); logsStop.hidden = !fields.follow; }
+          if (control.type === "exit") { say(logsStatus, "End of log."); }
+          if (control.type === "error") { say(logsStatus, "Error: " + control.detail); }
+        },
+        closed: function () { logsSocket = null; logsStop.hidden = true; }
+      });
+    }).catch(function (err) { say(logsStatus, "Error: " + err.message); });
+  });
+  logsStop.addEventListener("click", function () {
+    if (logsSocket) { logsSocket.close(); say(logsStatus, "Stopped."); }
+  });
+
+  // Terminal
+  var openButton = document.getElementById("terminal-open");
+  if (!openButton || !window.Terminal) { return; }
+  var closeButton = document.getElementById("terminal-close");
+  var termStatus = document.getElementById("terminal-status");
+  var holder = document.getElementById("terminal");
+  var encoder = new TextEncoder();
+  var termSocket = null;
+  openButton.addEventListener("click", function () {
+    holder.hidden = false;
+    holder.textContent = "";
+    var term = new window.Terminal({ rows: 24, cols: 100, convertEol: false });
+    term.open(holder);
+    say(termStatus, "Asking the device…");
+    ask({ kind: "shell", rows: term.rows, cols: term.cols }).then(function (created) {
+      termSocket = connect(created.stream, {
+        output: function (stream, bytes) { term.write(bytes); },
+        control: function (control) {
+          if (control.type === "started") { say(termStatus, "Connected (recorded)."); openButton.hidden = true; closeButton.hidden = false; term.focus(); }
+          if (control.type === "exit") { say(termStatus, "Shell exited with status " + control.code + "."); }
+          if (control.type === "error") { say(termStatus, "Error: " + control.detail); }
+        },
+        closed: function () { termSocket = null; openButton.hidden = false; closeButton.hidden = true; }
+      });
+      term.onData(function (data) {
+        if (!termSocket || termSocket.readyState !== 1) { return; }
+        var bytes = encoder.encode(data);
+        var framed = new Uint8Array(bytes.length + 1);
+        framed[0] = STDIN;
+        framed.set(bytes, 1);
+        termSocket.send(framed);
+      });
+      term.onResize(function (size) {
+        if (termSocket && termSocket.readyState === 1) {
+          termSocket.send(JSON.stringify({ type: "resize", rows: size.rows, cols: size.cols }));
+        }
+      });
+    }).catch(function (err) { say(termStatus, "Error: " + err.message); });
+  });
+  closeButton.addEventListener("click", function () { if (termSocket) { termSocket.close(); } });
+})();
