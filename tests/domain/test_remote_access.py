@@ -53,3 +53,11 @@ def test_allow_rules_are_checked_and_trimmed() -> None:
     with pytest.raises(InvalidInput) as caught:
         check_allow_rules(["uptime", "  "])
     assert caught.value.field == "exec_allow[1]"
+
+
+@pytest.mark.parametrize("kind", ["copy", "forward"])
+def test_copy_and_forward_are_remote_access_and_refused_under_an_allow_list(kind: str) -> None:
+    assert "remote access is off" in refusal(RemoteAccessPolicy(), Role.ADMIN, kind)
+    check_session(ON, Role.OPERATOR, kind)
+    limited = RemoteAccessPolicy(enabled=True, exec_allow=("uptime",))
+    assert f"so {kind} is refused" in refusal(limited, Role.OPERATOR, kind)

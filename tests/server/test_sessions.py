@@ -289,3 +289,33 @@ async def test_the_dashboard_stream_refuses_a_page_from_another_origin(
         seen = await asyncio.wait_for(read_all(ws), BOUND)
     assert seen.last["detail"] == "a session stream opens only from the dashboard's own pages"
     assert seen.close_code == CLOSE_REFUSED
+
+
+async def test_copy_and_forward_reach_the_device_with_what_it_needs(
+    live_server: LiveServer, http: httpx.AsyncClient
+) -> None:
+    device = ScriptedDevice(live_server.url, await online_device(http, "pi-07"))
+    await enable(http)
+    no_digest = await http.post(
+        "/api/v1/devices/pi-07:copy", json={"path": "/x", "direction": "put"}
+    )
+    assert no_digest.status_code == 422
+    assert "size and sha256" in no_digest.json()["detail"]
+    relative = await http.post("/api/v1/devices/pi-07:copy", json={"path": "x", "direction": "get"})
+    assert relative.status_code == 422
+    put = {"path": "/etc/kiosk.conf", "direction": "put", "size": 3, "sha256": "a" * 64}
+    async with running(device):
+        for path, body in ((":copy", put), (":forward", {"port": 8080})):
+            created = (await http.post(f"/api/v1/devices/pi-07{path}", json=body)).json()
+            await attach(live_server.url, live_server.admin_token, created)
+    copy, forward = device.opened
+    assert (copy["kind"], copy["path"], copy["size"], copy["sha256"]) == (
+        "copy",
+        "/etc/kiosk.conf",
+        3,
+        "a" * 64,
+    )
+    assert (forward["kind"], forward["host"], forward["port"]) == ("forward", "127.0.0.1", 8080)
+    ended = {e["data"]["kind"]: e["data"] for e in await events(http, "session.ended")}
+    assert ended["copy"]["path"] == "/etc/kiosk.conf"
+    assert ended["forward"]["port"] == 8080

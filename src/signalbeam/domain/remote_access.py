@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from signalbeam.domain.errors import Forbidden, InvalidInput
 from signalbeam.domain.model import Role
-from signalbeam.protocol.sessions import LOGS, REMOTE_ACCESS_KINDS, SHELL
+from signalbeam.protocol.sessions import EXEC, LOGS, REMOTE_ACCESS_KINDS, SHELL
 
 MAX_ALLOW_RULES = 200
 HOW_TO_ENABLE = "an admin can turn it on with `signalbeam remote-access enable`"
@@ -69,6 +69,12 @@ def _check_allowed(rules: Sequence[str], kind: str, argv: Sequence[str]) -> None
         raise Forbidden(
             "this tenant limits exec to an allow-list, so an interactive shell is refused; "
             "run an allowed command with `signalbeam exec`"
+        )
+    if kind != EXEC:
+        # A file put can replace any program, and a port can reach any service.
+        raise Forbidden(
+            f"this tenant limits remote access to an exec allow-list, so {kind} is refused; "
+            "an admin can lift the list with `signalbeam remote-access enable`"
         )
     line = command_line(argv)
     if not any(fnmatch.fnmatchcase(line, rule) for rule in rules):

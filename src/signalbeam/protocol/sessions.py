@@ -35,9 +35,15 @@ from typing import Any, Final
 LOGS: Final = "logs"
 EXEC: Final = "exec"
 SHELL: Final = "shell"
-KINDS: Final = (LOGS, EXEC, SHELL)
-# Kinds that run something on the device: off until the tenant and the device both allow them.
-REMOTE_ACCESS_KINDS: Final = (EXEC, SHELL)
+# `copy`: a file to (`put`) or from (`get`) the device; `forward`: one TCP connection to a
+# port the device can reach, its bytes as stdin (to the port) and stdout (from it).
+COPY: Final = "copy"
+FORWARD: Final = "forward"
+KINDS: Final = (LOGS, EXEC, SHELL, COPY, FORWARD)
+# Kinds that reach into the device: off until the tenant and the device both allow them.
+REMOTE_ACCESS_KINDS: Final = (EXEC, SHELL, COPY, FORWARD)
+PUT: Final = "put"
+GET: Final = "get"
 
 STDIN: Final = 0
 STDOUT: Final = 1
@@ -112,12 +118,22 @@ def open_message(
     since_seconds: float | None = None,
     grep: str | None = None,
     follow: bool = False,
+    path: str | None = None,
+    direction: str | None = None,
+    size: int | None = None,
+    sha256: str | None = None,
+    host: str | None = None,
+    port: int | None = None,
 ) -> str:
     """The first frame the device gets: what to run or show, and who asked.
 
     `unit` None means the host (exec) or "list the units you can show" (logs).
     `timeout_seconds` None means no limit (the idle timeout still applies).
     `since_seconds` is how far back logs go, relative to the device's clock.
+    A `copy` names the device's `path` and the `direction`; a `put` also says the file's
+    `size` and `sha256`, which the device checks before it renames the file into place (a
+    `get` ends with `exit` {code: 0, sha256, size} so the operator can check what arrived).
+    A `forward` names the `host` and `port` the device connects to.
     """
     if kind not in KINDS:
         raise FrameError(f"unknown session kind {kind!r}; kinds are {', '.join(KINDS)}")
@@ -136,4 +152,10 @@ def open_message(
         since_seconds=since_seconds,
         grep=grep,
         follow=follow,
+        path=path,
+        direction=direction,
+        size=size,
+        sha256=sha256,
+        host=host,
+        port=port,
     )

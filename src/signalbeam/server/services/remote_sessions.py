@@ -13,7 +13,7 @@ from signalbeam.domain.durations import coarse_duration
 from signalbeam.domain.errors import Conflict, Forbidden, NotFound
 from signalbeam.domain.model import EventType, Presence, Role
 from signalbeam.domain.remote_access import RemoteAccessPolicy, check_session, command_line
-from signalbeam.protocol.sessions import CLOSE_TIMEOUT, LOGS, control, open_message
+from signalbeam.protocol.sessions import CLOSE_TIMEOUT, COPY, FORWARD, LOGS, control, open_message
 from signalbeam.server.db.models import Device
 from signalbeam.server.runtime import Runtime
 from signalbeam.server.services.context import Actor, UnitOfWork
@@ -41,6 +41,12 @@ class SessionRequest:
     since_seconds: float | None = None
     grep: str | None = None
     follow: bool = False
+    path: str | None = None
+    direction: str | None = None
+    size: int | None = None
+    sha256: str | None = None
+    host: str | None = None
+    port: int | None = None
 
 
 async def remote_access_policy(uow: UnitOfWork) -> RemoteAccessPolicy:
@@ -182,6 +188,10 @@ async def _record(
 
 
 def _summary(request: SessionRequest) -> dict[str, object]:
+    if request.kind == COPY:
+        return {"path": request.path, "direction": request.direction, "sha256": request.sha256}
+    if request.kind == FORWARD:
+        return {"host": request.host, "port": request.port}
     summary: dict[str, object] = {"unit": request.unit}
     if request.kind != LOGS:
         summary["command"] = command_line(request.command) if request.command else None
@@ -192,6 +202,10 @@ def _summary(request: SessionRequest) -> dict[str, object]:
 def _what(request: SessionRequest) -> str:
     if request.kind == LOGS:
         return f"logs of {request.unit or 'the unit list'}"
+    if request.kind == COPY:
+        return f"copy ({request.direction}) of {request.path}"
+    if request.kind == FORWARD:
+        return f"port forward to {request.host}:{request.port}"
     target = f" in {request.unit}" if request.unit else ""
     shown = command_line(request.command) if request.command else "a shell"
     return f"{request.kind} {shown}{target}"

@@ -35,11 +35,27 @@ class ExecRequest(Body):
     cols: int = Field(default=80, ge=1, le=1000)
 
 
+class CopyRequest(Body):
+    """A file to put on the device or get from it; a put states its size and sha256 first."""
+
+    path: str = Field(min_length=2, max_length=4096, pattern=r"^/", examples=["/etc/kiosk.conf"])
+    direction: Literal["put", "get"]
+    size: int | None = Field(default=None, ge=0, description="bytes of a put")
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$", description="of a put")
+
+
+class ForwardRequest(Body):
+    """One TCP connection from the operator to a port the device can reach."""
+
+    host: str = Field(default="127.0.0.1", min_length=1, max_length=253)
+    port: int = Field(ge=1, le=65535, examples=[80])
+
+
 class SessionPublic(BaseModel):
     """An offered session: open `stream` as a WebSocket with the same API token."""
 
     session: str
-    kind: Literal["logs", "exec", "shell"]
+    kind: Literal["logs", "exec", "shell", "copy", "forward"]
     device_id: str
     stream: str = Field(description="path of the operator's WebSocket for this session")
     expires_in_seconds: float = Field(description="attach within this long")

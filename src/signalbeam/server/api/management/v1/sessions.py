@@ -7,10 +7,22 @@ from fastapi.responses import FileResponse
 
 from signalbeam.domain.durations import parse_duration
 from signalbeam.domain.errors import DomainError, InvalidInput
-from signalbeam.protocol.sessions import CLOSE_NOT_FOUND, CLOSE_REFUSED, EXEC, LOGS, SHELL, control
+from signalbeam.protocol.sessions import (
+    CLOSE_NOT_FOUND,
+    CLOSE_REFUSED,
+    COPY,
+    EXEC,
+    FORWARD,
+    LOGS,
+    PUT,
+    SHELL,
+    control,
+)
 from signalbeam.server.api.deps import CurrentActor, RuntimeDep, bearer_secret
 from signalbeam.server.api.management.v1.session_schemas import (
+    CopyRequest,
     ExecRequest,
+    ForwardRequest,
     LogsRequest,
     SessionPublic,
 )
@@ -63,6 +75,28 @@ async def exec_(
         rows=body.rows,
         cols=body.cols,
     )
+    return _public(await remote_sessions.open_session(runtime, actor, device_id, request))
+
+
+@router.post("/devices/{device_id}:copy", response_model=SessionPublic, status_code=201)
+async def copy(
+    device_id: str, body: CopyRequest, runtime: RuntimeDep, actor: CurrentActor
+) -> SessionPublic:
+    """Put a file on the device (stream it as stdin) or get one (it arrives as stdout)."""
+    if body.direction == PUT and (body.size is None or body.sha256 is None):
+        raise InvalidInput("a put states the file's size and sha256 first", field="sha256")
+    request = SessionRequest(
+        kind=COPY, path=body.path, direction=body.direction, size=body.size, sha256=body.sha256
+    )
+    return _public(await remote_sessions.open_session(runtime, actor, device_id, request))
+
+
+@router.post("/devices/{device_id}:forward", response_model=SessionPublic, status_code=201)
+async def forward(
+    device_id: str, body: ForwardRequest, runtime: RuntimeDep, actor: CurrentActor
+) -> SessionPublic:
+    """Open one TCP connection from the device to host:port; its bytes flow over the stream."""
+    request = SessionRequest(kind=FORWARD, host=body.host, port=body.port)
     return _public(await remote_sessions.open_session(runtime, actor, device_id, request))
 
 
