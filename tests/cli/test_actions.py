@@ -44,3 +44,12 @@ def test_cordon_needs_one_target(live_server: LiveServer, cli: Cli) -> None:
     assert both.error_line == "error: name devices, or give exactly one of --group or --selector"
     missing = cli.run("cordon", "pi-404")
     assert "pi-404" in missing.error_line
+
+
+def test_rollback_plans_per_device(live_server: LiveServer, cli: Cli) -> None:
+    cli.ok("login", "--server", live_server.url, "--token", live_server.admin_token)
+    _online(live_server, ("pi-1", "oslo"))
+    planned = json.loads(cli.ok("rollback", "--selector", "site=oslo", "--plan", "--json"))
+    assert planned["devices"] == [
+        {"device_id": "pi-1", "status": "unchanged", "detail": "no earlier bundle version"}
+    ]

@@ -99,3 +99,26 @@ async def test_actions_need_an_operator_and_a_clear_target(
     assert "give exactly one target" in both.json()["detail"]
     bad = await action(client, action="explode", devices=["pi-1"])
     assert bad.status_code == 422
+
+
+async def test_rollback_gives_each_device_the_version_before(
+    client: httpx.AsyncClient, anon: httpx.AsyncClient
+) -> None:
+    await fleet(client, anon)
+    await push(client, BUNDLE)
+    await push(client, {**BUNDLE, "version": "1.3.0"})
+    await assign(client, "warehouse-monitor@1.2.0", selector="site=oslo")
+    await assign(client, "warehouse-monitor@1.3.0", devices=["pi-1"])
+    planned = await action(client, action="rollback", selector="site", plan=True)
+    assert [(d["device_id"], d["status"], d["detail"]) for d in planned.json()["devices"]] == [
+        ("pi-1", "planned", "back to warehouse-monitor@1.2.0"),
+        ("pi-2", "unchanged", "no earlier bundle version"),
+        ("pi-3", "unchanged", "no earlier bundle version"),
+    ]
+    done = (await client.post("/api/v1/devices/pi-1:rollback")).json()["devices"][0]
+    assert (done["status"], done["detail"]) == ("done", "back to warehouse-monitor@1.2.0")
+    desired = (await client.get("/api/v1/devices/pi-1")).json()["desired"]
+    assert (desired["bundle"], desired["version"]) == ("warehouse-monitor", "1.2.0")
+    # Rolling back again goes back to 1.3.0: "the version before" is the one replaced.
+    again = (await client.post("/api/v1/devices/pi-1:rollback")).json()["devices"][0]
+    assert again["detail"] == "back to warehouse-monitor@1.3.0"

@@ -1,4 +1,4 @@
-"""`signalbeam cordon` / `uncordon`: hold new updates back from devices, or let them through."""
+"""`signalbeam cordon` / `uncordon` / `rollback`: device actions over devices, a group or a selector."""
 
 from __future__ import annotations
 
@@ -63,3 +63,14 @@ def uncordon(
 ) -> None:
     """Let new rollouts and assignments include cordoned devices again."""
     run("uncordon", target(devices, group, selector), plan, json_output)
+
+
+def rollback(
+    devices: DevicesArg = None,
+    group: GroupOpt = None,
+    selector: SelectorOpt = None,
+    plan: PlanFlag = False,
+    json_output: JsonFlag = False,
+) -> None:
+    """Give devices the bundle version they were given before their current one."""
+    run("rollback", target(devices, group, selector), plan, json_output)

@@ -1,5 +1,7 @@
 """Device actions: one-shot operations over devices, a group or a selector, planned first.
 
+Rollback gives each device the bundle version it was given before its current one.
+
 Cordon and uncordon change only what the control plane will do next (new rollouts and
 assignments leave a cordoned device out); they never touch what the device runs.
 """
@@ -10,15 +12,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from signalbeam.domain.errors import InvalidInput
+from signalbeam.domain.errors import DomainError, InvalidInput
 from signalbeam.domain.model import EventType, Role
 from signalbeam.server.runtime import Runtime
-from signalbeam.server.services.bundles import Target
+from signalbeam.server.services.bundles import Target, assign
 from signalbeam.server.services.context import Actor
+from signalbeam.server.services.device_rollback import previous_version
 from signalbeam.server.services.rollout_targets import checked_target
 
-CORDON, UNCORDON = "cordon", "uncordon"
-ACTIONS = (CORDON, UNCORDON)
+CORDON, UNCORDON, ROLLBACK = "cordon", "uncordon", "rollback"
+ACTIONS = (CORDON, UNCORDON, ROLLBACK)
 
 
 @dataclass(frozen=True)
@@ -26,7 +29,7 @@ class ActionResult:
     """What an action did (or, planned, would do) on one device."""
 
     device_id: str
-    status: Literal["planned", "done", "unchanged"]
+    status: Literal["planned", "done", "unchanged", "failed"]
     detail: str
 
 
@@ -40,6 +43,8 @@ async def run(
             f"unknown action {action!r}; actions are {', '.join(ACTIONS)}", field="action"
         )
     target.kind()
+    if action == ROLLBACK:
+        return await _roll_back(runtime, actor, target, plan)
     async with runtime.unit_of_work(actor) as uow:
         device_ids = await checked_target(uow, target)
         cordoned = await uow.devices.cordoned_among(device_ids)
@@ -78,3 +83,35 @@ def _results(
         else ActionResult(d, "unchanged", already)
         for d in device_ids
     ]
+
+
+async def _roll_back(
+    runtime: Runtime, actor: Actor, target: Target, plan: bool
+) -> list[ActionResult]:
+    async with runtime.unit_of_work(actor) as uow:
+        device_ids = await checked_target(uow, target)
+        devices = await uow.devices.get_many(device_ids)
+        earlier = {d.device_id: await previous_version(uow, d) for d in devices}
+        cordoned = await uow.devices.cordoned_among(device_ids)
+    results = []
+    for device_id in device_ids:
+        found = earlier.get(device_id)
+        if found is None:
+            results.append(ActionResult(device_id, "unchanged", "no earlier bundle version"))
+        elif device_id in cordoned:
+            results.append(ActionResult(device_id, "unchanged", "cordoned; uncordon it first"))
+        elif plan:
+            results.append(ActionResult(device_id, "planned", f"back to {found[0]}@{found[1]}"))
+        else:
+            results.append(await _assign_back(runtime, actor, device_id, *found))
+    return results
+
+
+async def _assign_back(
+    runtime: Runtime, actor: Actor, device_id: str, bundle: str, version: str
+) -> ActionResult:
+    try:
+        await assign(runtime, actor, bundle, version, Target(devices=[device_id]))
+    except DomainError as err:
+        return ActionResult(device_id, "failed", err.detail)
+    return ActionResult(device_id, "done", f"back to {bundle}@{version}")

@@ -1,4 +1,4 @@
-"""Device actions: cordon and uncordon one device, or many through a group or selector."""
+"""Device actions: cordon, uncordon and roll back one device, or many through a group or selector."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from signalbeam.server.services import actions
 from signalbeam.server.services.bundles import Target
 
 router = APIRouter(tags=["actions"])
-ActionName = Literal["cordon", "uncordon"]
+ActionName = Literal["cordon", "uncordon", "rollback"]
 
 
 class ActionRequest(Body):
@@ -28,7 +28,7 @@ class ActionRequest(Body):
 
 class ActionDevice(BaseModel):
     device_id: str
-    status: Literal["planned", "done", "unchanged"]
+    status: Literal["planned", "done", "unchanged", "failed"]
     detail: str
 
 
@@ -62,6 +62,13 @@ async def uncordon(device_id: str, runtime: RuntimeDep, actor: CurrentActor) -> 
     """Let new rollouts and assignments include this device again."""
     results = await actions.run(runtime, actor, actions.UNCORDON, Target(devices=[device_id]))
     return _outcome("uncordon", False, results)
+
+
+@router.post("/devices/{device_id}:rollback", response_model=ActionOutcome)
+async def rollback(device_id: str, runtime: RuntimeDep, actor: CurrentActor) -> ActionOutcome:
+    """Give the device the bundle version it was given before its current one."""
+    results = await actions.run(runtime, actor, actions.ROLLBACK, Target(devices=[device_id]))
+    return _outcome("rollback", False, results)
 
 
 def _outcome(action: ActionName, plan: bool, results: list[actions.ActionResult]) -> ActionOutcome:
