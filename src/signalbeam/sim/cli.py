@@ -49,17 +49,26 @@ def _labels(text: str) -> dict[str, str]:
     return arguments.labels(part.strip() for part in text.split(",") if part.strip())
 
 
-def _behaviour(interval: str, watch: bool, fail_rate: float, apply_time: str) -> Behaviour:
+def _positive(text: str, option: str) -> float:
+    seconds = _seconds(text, option)
+    if seconds <= 0:
+        raise CliError(f"{option} must be longer than 0s")
+    return seconds
+
+
+def _behaviour(
+    interval: str, watch: bool, fail_rate: float, apply_time: str, sessions: tuple[bool, str]
+) -> Behaviour:
     from signalbeam.sim.device import Behaviour
 
-    seconds = _seconds(interval, "--interval")
-    if seconds <= 0:
-        raise CliError("--interval must be longer than 0s")
+    answer_sessions, log_interval = sessions
     return Behaviour(
-        interval=seconds,
+        interval=_positive(interval, "--interval"),
         watch=watch,
         fail_rate=_fraction(fail_rate, "--fail-rate"),
         apply_time=_seconds(apply_time, "--apply-time"),
+        answer_sessions=answer_sessions,
+        log_interval=_positive(log_interval, "--log-interval"),
     )
 
 
@@ -75,6 +84,13 @@ Interval = Annotated[
     str, typer.Option(help="Sync interval, e.g. 10s (the server's interval hint is not followed)")
 ]
 Watch = Annotated[bool, typer.Option(help="Hold a long-poll watch per device")]
+AnswerSessions = Annotated[
+    bool, typer.Option(help="Watching devices answer exec and logs sessions offered to them")
+]
+LogInterval = Annotated[str, typer.Option(help="How often a followed log gets a new line")]
+Ramp = Annotated[
+    str | None, typer.Option(help="Spread the first syncs over this long [default: --interval]")
+]
 FailRate = Annotated[float, typer.Option(help="Fraction of updates that fail")]
 ApplyTime = Annotated[str, typer.Option(help="How long applying an update takes")]
 Labels = Annotated[str, typer.Option(help="Labels for every device: k=v,k2=v2")]
@@ -98,6 +114,9 @@ def simulate(
     devices: Devices,
     interval: Interval = "10s",
     watch: Watch = False,
+    answer_sessions: AnswerSessions = True,
+    log_interval: LogInterval = "1s",
+    ramp: Ramp = None,
     fail_rate: FailRate = 0.1,
     apply_time: ApplyTime = "2s",
     labels: Labels = "",
@@ -115,11 +134,14 @@ def simulate(
         server=server,
         token=token,
         devices=devices,
-        behaviour=_behaviour(interval, watch, fail_rate, apply_time),
+        behaviour=_behaviour(
+            interval, watch, fail_rate, apply_time, (answer_sessions, log_interval)
+        ),
         labels=_labels(labels),
         prefix=prefix,
         state_file=state_file,
         seed=seed,
+        ramp=None if ramp is None else _seconds(ramp, "--ramp"),
     )
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     fraction = _fraction(offline_fraction, "--offline-fraction")

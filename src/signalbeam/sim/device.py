@@ -19,7 +19,9 @@ from pydantic import ValidationError
 
 from signalbeam import __version__
 from signalbeam.protocol.device_v1 import DesiredState, SyncResponse, WatchResponse
+from signalbeam.protocol.sessions import AGENT_UNIT
 from signalbeam.sim.metrics import MetricWalk
+from signalbeam.sim.sessions import SessionPeer
 from signalbeam.sim.stats import FleetStats
 
 log = logging.getLogger("signalbeam.sim")
@@ -63,6 +65,10 @@ class Behaviour:
     watch_timeout: float = 30.0
     fail_rate: float = 0.0
     apply_time: float = 2.0
+    # Sessions are offered on the watch, so only watching devices answer them.
+    answer_sessions: bool = True
+    log_interval: float = 1.0
+    exec_fail_rate: float = 0.0
 
 
 def facts(device_id: str, rng: random.Random) -> dict[str, Any]:
@@ -164,6 +170,14 @@ class VirtualDevice:
         self._tasks: set[asyncio.Task[None]] = set()
         self._watch_task: asyncio.Task[None] | None = None
         self._apply_task: asyncio.Task[None] | None = None
+        self._peer = SessionPeer(
+            str(client.base_url),
+            device_id,
+            self._headers,
+            log_interval=behaviour.log_interval,
+            exec_fail_rate=behaviour.exec_fail_rate,
+        )
+        self._answering: set[str] = set()
 
     @property
     def tasks(self) -> set[asyncio.Task[None]]:
@@ -322,6 +336,8 @@ class VirtualDevice:
             "timeout": timeout,
             "with_desired": "true",
         }
+        if self.behaviour.answer_sessions:
+            params["with_sessions"] = "true"
         try:
             response = await self._client.get(
                 WATCH_PATH,
@@ -340,6 +356,7 @@ class VirtualDevice:
         except ValidationError:
             self._stats.watch_failed(f"HTTP {response.status_code}")
             return False
+        self._take_sessions(answer.sessions)
         if answer.status == "changed" and answer.generation > held:
             self._watched = answer.generation
             self._stats.watch_wakeups += 1
@@ -347,6 +364,24 @@ class VirtualDevice:
                 self._take_desired(answer.desired)  # as an agent does: act on it at once
             self._wake.set()
         return True
+
+    def _take_sessions(self, offered: list[str] | None) -> None:
+        # The server offers a session again if the device is slow to connect; answer it once.
+        for session_id in offered or ():
+            if session_id not in self._answering:
+                self._answering.add(session_id)
+                self._spawn(self._answer(session_id))
+
+    async def _answer(self, session_id: str) -> None:
+        try:
+            await self._peer.answer(session_id, self.units(), self._stats)
+        finally:
+            self._answering.discard(session_id)
+
+    def units(self) -> list[str]:
+        """What `logs` can show: the agent's own log, then the running bundle's units."""
+        items = self._running.get("items") or []
+        return [AGENT_UNIT, *(str(item["name"]) for item in items)]
 
     def _refused(self, detail: str) -> None:
         if self.state is DeviceState.STOPPED:

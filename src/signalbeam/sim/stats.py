@@ -103,6 +103,8 @@ class FleetStats:
     watch_errors: int = 0
     applies_ok: int = 0
     applies_failed: int = 0
+    sessions_answered: int = 0
+    sessions_failed: int = 0
     sync_latency: LatencyRecorder = field(default_factory=LatencyRecorder)
     errors: Counter[str] = field(default_factory=Counter)
 
@@ -121,6 +123,11 @@ class FleetStats:
         self.watch_errors += 1
         self.errors[f"watch: {kind}"] += 1
 
+    def session_failed(self, kind: str) -> None:
+        """Count one session a device could not answer."""
+        self.sessions_failed += 1
+        self.errors[f"session: {kind}"] += 1
+
     def summary(self) -> dict[str, Any]:
         """Everything as plain JSON-able data."""
         return {
@@ -135,6 +142,8 @@ class FleetStats:
             "watch_errors": self.watch_errors,
             "applies_ok": self.applies_ok,
             "applies_failed": self.applies_failed,
+            "sessions_answered": self.sessions_answered,
+            "sessions_failed": self.sessions_failed,
             "errors": dict(self.errors.most_common()),
         }
 
@@ -154,6 +163,8 @@ def render(summary: dict[str, Any]) -> list[str]:
         f"p99 {_ms(latency['p99'])}, max {_ms(latency['max'])}",
         f"watch wake-ups: {summary['watch_wakeups']} ({summary['watch_errors']} watch errors)",
         f"applies:        {summary['applies_ok']} ok, {summary['applies_failed']} failed",
+        f"sessions:       {summary['sessions_answered']} answered, "
+        f"{summary['sessions_failed']} failed",
     ]
     lines += [f"  {count} x {kind}" for kind, count in summary["errors"].items()]
     return lines
