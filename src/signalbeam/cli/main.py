@@ -17,8 +17,10 @@ from signalbeam.cli import (
     groups,
     keys,
     login,
+    remote_access,
     rollouts,
     server,
+    sessions,
     tokens,
     users,
 )
@@ -44,6 +46,10 @@ app.command()(bundles.assign)
 app.command()(actions.cordon)
 app.command()(actions.uncordon)
 app.command()(actions.rollback)
+app.command()(sessions.logs)
+app.command("exec")(sessions.exec_)
+app.command()(sessions.shell)
+app.add_typer(remote_access.app, name="remote-access")
 app.add_typer(artifacts.app, name="artifacts")
 app.add_typer(rollouts.app, name="rollouts")
 app.add_typer(events.app, name="events")
