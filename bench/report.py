@@ -101,6 +101,31 @@ def _rollouts(r: dict[str, Any]) -> list[str]:
     ]
 
 
+def _sessions(r: dict[str, Any]) -> list[str]:
+    lines = []
+    for size in r["sizes"]:
+        alone, together = size["exec"]["sequential"], size["exec"]["concurrent"]
+        follow = size["follow"]
+        lines += [
+            f"{size['devices']:,} watching ({size['rss_kb_per_watching_device']} KB RSS each): "
+            f"exec round trip {_ms(alone['latency_ms'])} one at a time; "
+            f"{_ms(together['latency_ms'])} {together['concurrency']} at a time "
+            f"({together['per_second']}/s)",
+            f"{follow['sessions']} follows open: line delay {_ms(follow['line_delay_ms'])}; "
+            f"{follow['rss_kb_per_open_session']} KB RSS each",
+            f"CPU server/simulator: idle {size['idle']['server_cpu_percent']:.0f}%/"
+            f"{size['idle']['simulator_cpu_percent']:.0f}%, exec "
+            f"{alone['server_cpu_percent']:.0f}%/{alone['simulator_cpu_percent']:.0f}% "
+            f"(concurrent {together['server_cpu_percent']:.0f}%/"
+            f"{together['simulator_cpu_percent']:.0f}%), follows "
+            f"{follow['server_cpu_percent']:.0f}%/{follow['simulator_cpu_percent']:.0f}%",
+        ]
+    errors = r.get("operator_errors") or {}
+    if errors:
+        lines.append(f"operator errors: {errors}")
+    return lines
+
+
 def _artifacts(r: dict[str, Any]) -> list[str]:
     return [
         f"{r['size_mb']} MB: upload {r['upload_mb_per_s']} MB/s, download {r['download_mb_per_s']} MB/s",
@@ -118,6 +143,7 @@ DETAILS = {
     "web-fleet": _web,
     "artifacts": _artifacts,
     "rollout-convergence": _rollouts,
+    "sessions": _sessions,
 }
 
 
