@@ -169,7 +169,13 @@ class DeviceClient:
     async def watch(self, generation: int, timeout: float) -> WatchResponse:
         """Long-poll until the desired generation passes `generation`, or `timeout` seconds."""
         # with_desired: a `changed` answer brings the new desired state along (one round trip).
-        params = {"generation": str(generation), "timeout": f"{timeout:g}", "with_desired": "true"}
+        # with_sessions: an operator's session request answers the watch at once, naming it.
+        params = {
+            "generation": str(generation),
+            "timeout": f"{timeout:g}",
+            "with_desired": "true",
+            "with_sessions": "true",
+        }
         return await self._call(
             "GET",
             "/api/device/v1/watch",

@@ -28,6 +28,11 @@ KEYS = (
     "watch_timeout",
     "request_timeout",
     "container_socket",
+    "remote_access",
+    "session_user",
+    "log_host_units",
+    "max_sessions",
+    "session_idle_timeout",
 )
 
 
@@ -50,6 +55,15 @@ class AgentSettings:
     request_timeout: float = 30.0
     # The Docker Engine API endpoint (Docker or Podman); None: DOCKER_HOST, then the usual sockets.
     container_socket: str | None = None
+    # Sessions (protocol/sessions.py). Exec, shells, copies and forwards are the device owner's
+    # to allow: off unless this is true, whatever the control plane says.
+    remote_access: bool = False
+    # Run sessions as this user (when the agent runs as root); None: the agent's own user.
+    session_user: str | None = None
+    # Host systemd units whose journal operators may read, e.g. ["nginx.service"].
+    log_host_units: list[str] = field(default_factory=list)
+    max_sessions: int = 4
+    session_idle_timeout: float = 600.0
 
     @property
     def config_file(self) -> Path:
@@ -93,6 +107,23 @@ def _interfaces(value: object) -> list[str]:
         raise ValueError("must be a list of interface addresses, or all")
     names = [p.strip() for item in items for p in str(item).split(",") if p.strip()]
     return [] if names == ["all"] else names
+
+
+def _flag(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "on"):
+        return True
+    if isinstance(value, str) and value.strip().lower() in ("false", "0", "no", "off"):
+        return False
+    raise ValueError("must be true or false")
+
+
+def _names(value: object) -> list[str]:
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+        raise ValueError('must be a list of unit names, e.g. ["nginx.service"]')
+    return [item.strip() for item in items if item.strip()]
 
 
 def _duration(low: float, high: float) -> Callable[[object], float]:
@@ -144,6 +175,11 @@ READERS: dict[str, Callable[[object], Any]] = {
     "watch_timeout": _duration(1, 60),
     "request_timeout": _duration(0.5, 300),
     "container_socket": _text,
+    "remote_access": _flag,
+    "session_user": _text,
+    "log_host_units": _names,
+    "max_sessions": _count(1, 64),
+    "session_idle_timeout": _duration(10, 86400),
 }
 
 

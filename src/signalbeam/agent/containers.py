@@ -17,12 +17,15 @@ import contextlib
 import json
 import logging
 import re
+import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from signalbeam.agent.engine_api import (
     PULL_SECONDS,
+    Demuxer,
     EngineClient,
     EngineError,
     demux,
@@ -271,6 +274,26 @@ class ContainerDriver:
         except EngineError:
             return ""
         return demux(data)
+
+    async def follow_logs(
+        self, name: str, tail: int, since_seconds: float | None, follow: bool
+    ) -> AsyncIterator[bytes]:
+        """What the container wrote (stdout and stderr, in order), following if asked."""
+        info = await self._find(name)
+        if info is None:
+            raise UnitError(f"container {name} is not managed by this agent")
+        params: dict[str, Any] = {"stdout": 1, "stderr": 1, "tail": tail, "follow": int(follow)}
+        if since_seconds is not None:
+            params["since"] = int(time.time() - since_seconds)
+        demuxer = Demuxer()
+        try:
+            async for chunk in self._client().byte_stream(
+                f"/containers/{info['Id']}/logs", params=params
+            ):
+                if payload := demuxer.feed(chunk):
+                    yield payload
+        except EngineError as err:
+            raise UnitError(f"cannot read the logs of container {name}: {err.message}") from err
 
     async def close(self) -> None:
         """Stop watching; the containers keep running for the next agent to adopt."""

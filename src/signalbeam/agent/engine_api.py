@@ -150,6 +150,38 @@ class EngineClient:
         except httpx.HTTPError as err:
             raise EngineError(_unreachable(self.address, err)) from err
 
+    async def byte_stream(self, path: str, *, params: dict[str, Any]) -> AsyncIterator[bytes]:
+        """A GET whose answer is a byte stream (followed logs), as it arrives."""
+        try:
+            async with self.http.stream(
+                "GET", path, params=params, timeout=httpx.Timeout(CALL_SECONDS, read=None)
+            ) as response:
+                if response.status_code >= 400:
+                    raise EngineError(_message(await response.aread()), response.status_code)
+                async for chunk in response.aiter_raw():
+                    yield chunk
+        except httpx.HTTPError as err:
+            raise EngineError(_unreachable(self.address, err)) from err
+
+
+class Demuxer:
+    """Splits the engine's multiplexed stdout/stderr stream into payloads as chunks arrive."""
+
+    def __init__(self) -> None:
+        self._buffer = b""
+
+    def feed(self, chunk: bytes) -> bytes:
+        """The payload bytes complete so far (frame headers removed)."""
+        self._buffer += chunk
+        out = bytearray()
+        while len(self._buffer) >= 8 and self._buffer[0] in (0, 1, 2):
+            (size,) = struct.unpack(">I", self._buffer[4:8])
+            if len(self._buffer) < 8 + size:
+                break
+            out += self._buffer[8 : 8 + size]
+            self._buffer = self._buffer[8 + size :]
+        return bytes(out)
+
 
 def _message(content: bytes) -> str:
     try:

@@ -21,6 +21,8 @@ from signalbeam.agent.config import AgentSettings
 from signalbeam.agent.identity import Identity
 from signalbeam.agent.outbox import OUTBOX_FILE, Outbox
 from signalbeam.agent.reconciler import NullReconciler, Reconciler
+from signalbeam.agent.session_logs import LogSources
+from signalbeam.agent.session_runner import SessionRunner
 from signalbeam.agent.state import AgentStatus, StateStore, load_desired
 from signalbeam.agent.telemetry import Flusher
 from signalbeam.agent.watch import Watcher
@@ -75,6 +77,11 @@ class Agent:
             self._wake_now,
             settings.watch_timeout,
             take=self._take_watched,
+            offer=self._offer_session,
+        )
+        drivers = getattr(self.reconciler, "drivers", None)
+        self.sessions = SessionRunner(
+            self.server, identity.credential, settings, self._log_sources, drivers
         )
         self.interval = settings.interval
         self.backoff = Backoff()
@@ -109,6 +116,27 @@ class Agent:
         """Ask the agent to stop after the current sync (SIGTERM and SIGINT call this)."""
         self._stop.set()
         self._wake.set()
+
+    def _offer_session(self, session_id: str) -> None:
+        self.sessions.offer(session_id)
+
+    def _log_sources(self) -> LogSources:
+        drivers = getattr(self.reconciler, "drivers", None)
+        containers = getattr(drivers, "containers", None)
+        follow = getattr(containers, "follow_logs", None)
+        apps = getattr(drivers, "apps", None)
+        home = getattr(apps, "home", lambda name: self.settings.state_dir / "units" / name)
+        return LogSources(
+            units=lambda: {item.name: item.kind for item in self.reported.items},
+            app_home=home,
+            container_logs=(
+                (lambda name, r: follow(name, r.tail, r.since_seconds, r.follow))
+                if follow is not None
+                else None
+            ),
+            state_dir=self.settings.state_dir,
+            host_units=list(self.settings.log_host_units),
+        )
 
     def _wake_now(self) -> None:
         self._wake.set()
@@ -180,6 +208,7 @@ class Agent:
                     await asyncio.wait_for(self.flusher.flush(), FINAL_FLUSH_SECONDS)
         status.running, status.stopped_at = False, now()
         self.store.save_status()
+        await self.sessions.close()
         await self.client.aclose()
         await self.reconciler.close()
         await asyncio.to_thread(self.outbox.close)

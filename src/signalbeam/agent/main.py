@@ -12,6 +12,7 @@ import contextlib
 import fcntl
 import json
 import logging
+import logging.handlers
 import os
 import sqlite3
 import sys
@@ -26,8 +27,10 @@ from signalbeam.agent.client import Rejected, ServerUnavailable
 from signalbeam.agent.config import AgentSettings, ConfigError, load
 from signalbeam.agent.identity import IdentityError, ensure_state_dir, load_identity
 from signalbeam.agent.loop import Agent
+from signalbeam.agent.session_logs import AGENT_LOG
 
 log = logging.getLogger("signalbeam.agent")
+LOG_BYTES, LOG_BACKUPS = 1 << 20, 3
 EXIT_USAGE = 2
 TOKEN_ENV = "SIGNALBEAM_AGENT_TOKEN"  # noqa: S105 - the variable that holds it, not a token
 Command = Callable[[argparse.Namespace], int]
@@ -58,6 +61,15 @@ def setup_logging(level: str) -> None:
     # httpx logs every request at INFO: noise on a device that syncs every few seconds.
     for noisy in ("httpx", "httpcore", "zeroconf"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+def keep_log(state_dir: Path) -> None:
+    """Also write the log to STATE_DIR/agent.log (rotated), so operators can read it remotely."""
+    handler = logging.handlers.RotatingFileHandler(
+        state_dir / AGENT_LOG, maxBytes=LOG_BYTES, backupCount=LOG_BACKUPS
+    )
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(handler)
 
 
 @contextlib.contextmanager
@@ -127,6 +139,7 @@ def run_command(args: argparse.Namespace) -> int:
         fail(str(err), EXIT_USAGE)
     try:
         with single_instance(config.state_dir):
+            keep_log(config.state_dir)
             agent = Agent(config, identity, bundle_reconciler(config, identity))
             return asyncio.run(agent.run())
     except (OSError, sqlite3.Error) as err:

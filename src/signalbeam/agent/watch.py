@@ -28,11 +28,13 @@ class Watcher:
         wake: Callable[[], None],
         timeout: float,
         take: Callable[[DesiredState], Awaitable[None]] | None = None,
+        offer: Callable[[str], None] | None = None,
     ) -> None:
         self.client = client
         self.known_generation = known_generation
         self.wake = wake
         self.take = take
+        self.offer = offer
         self.timeout = timeout
         self.online = asyncio.Event()
         self.synced = asyncio.Event()
@@ -69,12 +71,18 @@ class Watcher:
         if self._last_problem is not None:
             log.info("watch: working again; desired-state changes arrive at once")
             self._last_problem = None
+        offered = answer.sessions or []
+        for session_id in offered:
+            if self.offer is not None:
+                self.offer(session_id)
         if answer.status == "changed" and answer.generation > generation:
             desired = answer.desired
             if self.take is not None and desired is not None and desired.generation > generation:
                 # Act on it now; the sync that follows only reports.
                 await self.take(desired)
             return await self._changed(generation)
+        if offered:
+            return 0.0  # answered early because of the offer: watch again at once
         if steady() - started < min(MIN_HELD_SECONDS, self.timeout):
             return max(MIN_HELD_SECONDS, self.backoff.next_delay())
         self.backoff.reset()

@@ -205,6 +205,8 @@ class WatchResponse(Received, kw_only=True):
     status: Literal["changed", "unchanged"]
     generation: int
     desired: DesiredState | None = None
+    # Sessions offered to this device (protocol/sessions.py); null when none.
+    sessions: list[str] | None = None
 
 
 _encoder = msgspec.json.Encoder()
