@@ -22,6 +22,7 @@ from signalbeam.cli import (
     server,
     sessions,
     tokens,
+    transfers,
     users,
 )
 from signalbeam.cli.output import CliError
@@ -49,6 +50,8 @@ app.command()(actions.rollback)
 app.command()(sessions.logs)
 app.command("exec")(sessions.exec_)
 app.command()(sessions.shell)
+app.command()(transfers.cp)
+app.command("port-forward")(transfers.port_forward)
 app.add_typer(remote_access.app, name="remote-access")
 app.add_typer(artifacts.app, name="artifacts")
 app.add_typer(rollouts.app, name="rollouts")

@@ -74,6 +74,8 @@ class SessionStream:
     def __init__(self, connection: ClientConnection, server: str) -> None:
         self.connection = connection
         self.server = server
+        # The `exit` or `error` message that ended the stream (a copy's exit names its sha256).
+        self.final: dict[str, Any] = {}
 
     def send_stdin(self, data: bytes) -> None:
         """Send bytes to the remote command's stdin."""
@@ -119,7 +121,8 @@ class SessionStream:
             if isinstance(message, bytes):
                 output(*_unframe(message))
                 continue
-            ending = _ending(_control(message))
+            self.final = _control(message)
+            ending = _ending(self.final)
             if ending is not None:
                 return ending
 
