@@ -126,7 +126,11 @@ async def serve_operator(runtime: Runtime, session: OfferedSession, operator: We
             return
         await device.send_text(session.open_frame)
         await operator.send_text(control("started", session=session.id))
-        await _record(runtime, session, EventType.SESSION_STARTED, _started(session), {})
+        # Written beside the relay, not before it: the first bytes need not wait for the
+        # database. It is committed before the session's end is (awaited below).
+        recorded = asyncio.create_task(
+            _record(runtime, session, EventType.SESSION_STARTED, _started(session), {})
+        )
         started = asyncio.get_running_loop().time()
         recording = _recording(runtime, session)
         output = recording.output if recording is not None else None
@@ -136,6 +140,7 @@ async def serve_operator(runtime: Runtime, session: OfferedSession, operator: We
             "seconds": round(asyncio.get_running_loop().time() - started, 3),
         }
         del result["restarting"]
+        await recorded
         if recording is not None:
             result["recording_bytes"] = await recording.close()
         await _record(runtime, session, EventType.SESSION_ENDED, _ended(session, outcome), result)
