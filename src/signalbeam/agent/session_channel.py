@@ -86,6 +86,11 @@ class Channel:
             if parsed is not None:
                 yield parsed
 
+    async def until_closed(self) -> None:
+        """Return once the operator closed the session (for kinds that read no input)."""
+        async for _ in self.inputs():
+            pass
+
     async def idle_for(self, seconds: float) -> None:
         """Return once nothing moved either way for `seconds`."""
         while True:

@@ -73,13 +73,24 @@ async def _supervise(
         code = await asyncio.wait_for(process.wait(), timeout)
     except TimeoutError:
         await _terminate(process)
-        await asyncio.gather(*pumps, return_exceptions=True)
+        await _drain(pumps)
         await channel.send(STDERR, f"\nsignalbeam: timed out after {timeout:g}s\n".encode())
         return EXIT_TIMEOUT
     finally:
         feeding.cancel()
-    await asyncio.gather(*pumps, return_exceptions=True)
+    # The command is done, so is the session: helpers it left in its group go too, and what
+    # they all wrote before is still read, up to the end of the pipes.
+    kill_group(process.pid)
+    await _drain(pumps)
     return code if code >= 0 else 128 - code
+
+
+async def _drain(pumps: list[asyncio.Task[None]]) -> None:
+    # Bounded: a helper that left the group (setsid) may hold a pipe open for ever.
+    _, pending = await asyncio.wait(pumps, timeout=TERM_GRACE_SECONDS)
+    for pump in pending:
+        pump.cancel()
+    await asyncio.gather(*pumps, return_exceptions=True)
 
 
 async def _pump(reader: asyncio.StreamReader, channel: Channel, stream: int) -> None:

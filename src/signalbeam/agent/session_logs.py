@@ -53,28 +53,47 @@ async def show_logs(channel: Channel, sources: LogSources, request: LogRequest) 
     if request.unit is None:
         await channel.send(STDOUT, "".join(f"{name}\n" for name in sources.names()).encode())
         return 0
-    keep = _filter(request.grep)
+    keep = LineFilter(request.grep)
     async for chunk in _source(sources, request):
-        lines = keep(chunk)
-        if lines:
+        if lines := keep.feed(chunk):
             await channel.send(STDOUT, lines)
+    if rest := keep.end():
+        await channel.send(STDOUT, rest)
     return 0
 
 
-def _filter(pattern: str | None) -> Callable[[bytes], bytes]:
-    if pattern is None:
-        return lambda chunk: chunk
+class LineFilter:
+    """Keeps the lines that match `pattern`; a line split across chunks is judged whole."""
+
+    def __init__(self, pattern: str | None) -> None:
+        self.wanted = None if pattern is None else _compile(pattern)
+        self._partial = b""
+
+    def feed(self, chunk: bytes) -> bytes:
+        """The matching whole lines so far (everything, without a pattern)."""
+        if self.wanted is None:
+            return chunk
+        head, newline, self._partial = (self._partial + chunk).rpartition(b"\n")
+        return self._keep(head + newline)
+
+    def end(self) -> bytes:
+        """The last line, if it had no newline and matches."""
+        rest, self._partial = self._partial, b""
+        return self._keep(rest) if self.wanted is not None else b""
+
+    def _keep(self, data: bytes) -> bytes:
+        assert self.wanted is not None
+        lines = data.splitlines(keepends=True)
+        return b"".join(line for line in lines if self.wanted.search(line))
+
+
+def _compile(pattern: str) -> re.Pattern[bytes]:
     try:
-        wanted = re.compile(pattern.encode())
+        return re.compile(pattern.encode())
     except re.error as err:
         raise SessionRefused(
             f"the filter {pattern!r} is not a valid regular expression: {err}"
         ) from err
-
-    def keep(chunk: bytes) -> bytes:
-        return b"".join(line for line in chunk.splitlines(keepends=True) if wanted.search(line))
-
-    return keep
 
 
 def _source(sources: LogSources, request: LogRequest) -> AsyncIterator[bytes]:

@@ -59,6 +59,11 @@ class SessionRunner:
         self._seen: deque[str] = deque(maxlen=REMEMBERED)
         self._tasks: set[asyncio.Task[None]] = set()
 
+    @property
+    def running(self) -> int:
+        """How many sessions are connecting or running now."""
+        return len(self._tasks)
+
     def offer(self, session_id: str) -> None:
         """A session the watch named: run it unless it is already known."""
         if session_id in self._seen:
@@ -116,8 +121,8 @@ class SessionRunner:
     async def _finish(self, channel: Channel, opened: dict[str, Any]) -> None:
         if len(self._tasks) > self.settings.max_sessions:
             await channel.error(
-                f"this device already runs {self.settings.max_sessions} sessions "
-                "(max_sessions in its agent config)"
+                f"this device already runs {self.settings.max_sessions} sessions; try again "
+                f"when one ends, or raise max_sessions in {self.settings.config_file}"
             )
             return
         work = asyncio.create_task(self._dispatch(channel, opened))
@@ -167,7 +172,16 @@ class SessionRunner:
             grep=opened.get("grep"),
             follow=bool(opened.get("follow")),
         )
-        return await show_logs(channel, self.sources(), request)
+        showing = asyncio.create_task(show_logs(channel, self.sources(), request))
+        # Logs read no input, so nothing else would notice the operator leave a quiet follow.
+        closed = asyncio.create_task(channel.until_closed())
+        await asyncio.wait({showing, closed}, return_when=asyncio.FIRST_COMPLETED)
+        closed.cancel()
+        if not showing.done():
+            showing.cancel()
+            await asyncio.gather(showing, return_exceptions=True)
+            return None  # the operator left: nobody to tell
+        return showing.result()
 
     async def _exec(self, channel: Channel, opened: dict[str, Any]) -> int | None:
         argv = [str(arg) for arg in opened.get("command") or []]
