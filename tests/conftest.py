@@ -24,6 +24,17 @@ from signalbeam.server.settings import ServerSettings
 from tests.components import POSTGRES_HOST, POSTGRES_PORT, POSTGRES_USER, free_port, need, reachable
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Keep every test that uses the container engine on one xdist worker.
+
+    They share one Podman service, its image store and host ports such as 8080; the rest of
+    the suite runs in parallel around them.
+    """
+    for item in items:
+        if "engine" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("engine"))
+
+
 async def _admin_connection() -> asyncpg.Connection:
     return await asyncpg.connect(
         host=POSTGRES_HOST, port=POSTGRES_PORT, user=POSTGRES_USER, database="postgres"
