@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
@@ -11,28 +12,42 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from xdist.scheduler import LoadGroupScheduling
 
 from signalbeam.server.app import create_app
 from signalbeam.server.runtime import Runtime
 from signalbeam.server.settings import ServerSettings
 from tests.components import POSTGRES_HOST, POSTGRES_PORT, POSTGRES_USER, free_port, need, reachable
 
+ENGINE_FIXTURES = "from tests.engine import"
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Keep every test that uses the container engine on one xdist worker.
 
-    They share one Podman service, its image store and host ports such as 8080; the rest of
-    the suite runs in parallel around them.
+@functools.cache
+def _uses_the_engine(module: Path) -> bool:
+    return module.suffix == ".py" and ENGINE_FIXTURES in module.read_text()
+
+
+class EngineOnOneWorker(LoadGroupScheduling):  # type: ignore[misc]  # xdist has no types
+    """xdist's loadgroup, grouping by module text, since pytest 9 ignores xdist_group marks.
+
+    Every module that uses the container engine goes to one worker: they share one Podman
+    service, its image store and host ports such as 8080. Each other test is its own unit.
     """
-    for item in items:
-        if "engine" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("engine"))
+
+    def _split_scope(self, nodeid: str) -> str:
+        module = self.config.rootpath / nodeid.split("::", 1)[0]
+        return "engine" if _uses_the_engine(module) else nodeid
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    return EngineOnOneWorker(config, log) if config.getvalue("dist") == "loadgroup" else None
 
 
 async def _admin_connection() -> asyncpg.Connection:
