@@ -39,8 +39,8 @@ async def run_command(
 ) -> int:
     """Run `argv` with stdout, stderr and stdin streamed; its exit code."""
     try:
-        process = await asyncio.create_subprocess_exec(
-            *argv,
+        process, exited = await _spawn(
+            argv,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
@@ -55,13 +55,48 @@ async def run_command(
     except PermissionError as err:
         raise SessionRefused(f"cannot run {argv[0]} on the device: {err.strerror}") from err
     try:
-        return await _supervise(channel, process, timeout)
+        return await _supervise(channel, process, exited, timeout)
     finally:
         kill_group(process.pid)
 
 
+class _Watched(asyncio.subprocess.SubprocessStreamProtocol):
+    """A command's pipes that also tell when the command itself exits.
+
+    Python 3.11's Process.wait() waits for the pipes to close as well, so a helper left
+    running (`sh -c 'sleep 1000 &'`) would hold the session open as long as it lives.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(limit=READ_BYTES, loop=loop)
+        self.exit_code: asyncio.Future[int] = loop.create_future()
+        self._process: asyncio.SubprocessTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.SubprocessTransport)
+        self._process = transport
+        super().connection_made(transport)
+
+    def process_exited(self) -> None:
+        code = self._process.get_returncode() if self._process is not None else None
+        if code is not None and not self.exit_code.done():
+            self.exit_code.set_result(code)
+        super().process_exited()
+
+
+async def _spawn(
+    argv: list[str], **options: Any
+) -> tuple[asyncio.subprocess.Process, asyncio.Future[int]]:
+    loop = asyncio.get_running_loop()
+    transport, watched = await loop.subprocess_exec(lambda: _Watched(loop), *argv, **options)
+    return asyncio.subprocess.Process(transport, watched, loop), watched.exit_code
+
+
 async def _supervise(
-    channel: Channel, process: asyncio.subprocess.Process, timeout: float | None
+    channel: Channel,
+    process: asyncio.subprocess.Process,
+    exited: asyncio.Future[int],
+    timeout: float | None,
 ) -> int:
     assert process.stdout is not None and process.stderr is not None
     pumps = [
@@ -70,9 +105,9 @@ async def _supervise(
     ]
     feeding = asyncio.create_task(_feed(channel, process))
     try:
-        code = await asyncio.wait_for(process.wait(), timeout)
+        code = await asyncio.wait_for(asyncio.shield(exited), timeout)
     except TimeoutError:
-        await _terminate(process)
+        await _terminate(process.pid, exited)
         await _drain(pumps)
         await channel.send(STDERR, f"\nsignalbeam: timed out after {timeout:g}s\n".encode())
         return EXIT_TIMEOUT
@@ -112,13 +147,13 @@ async def _feed(channel: Channel, process: asyncio.subprocess.Process) -> None:
     kill_group(process.pid)
 
 
-async def _terminate(process: asyncio.subprocess.Process) -> None:
-    signal_group(process.pid, signal.SIGTERM)
+async def _terminate(pgid: int, exited: asyncio.Future[int]) -> None:
+    signal_group(pgid, signal.SIGTERM)
     try:
-        await asyncio.wait_for(process.wait(), TERM_GRACE_SECONDS)
+        await asyncio.wait_for(asyncio.shield(exited), TERM_GRACE_SECONDS)
     except TimeoutError:
-        kill_group(process.pid)
-        await process.wait()
+        kill_group(pgid)
+        await exited
 
 
 def signal_group(pgid: int, sig: signal.Signals) -> None:
