@@ -247,3 +247,20 @@ def load(
     where = Path(flags.get("state_dir") or env.get("state_dir") or default_state_dir())
     path = where.expanduser() / CONFIG_FILE
     return merge(read_file(path), env, flags, str(path))
+
+
+def write_flag(path: Path, key: str, value: bool) -> None:
+    """Set one true/false setting in agent.toml, keeping the rest of the file as it was."""
+    lines = path.read_text().splitlines() if path.exists() else []
+    line = f"{key} = {'true' if value else 'false'}"
+    for index, old in enumerate(lines):
+        if old.split("=", 1)[0].strip() == key:
+            lines[index] = line
+            break
+    else:
+        # Top-level keys go before any [table], or TOML would read them as the table's.
+        tables = [i for i, old in enumerate(lines) if old.lstrip().startswith("[")]
+        lines.insert(tables[0] if tables else len(lines), line)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    read_file(path)  # what was written must still be a valid agent.toml

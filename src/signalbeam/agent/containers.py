@@ -260,6 +260,40 @@ class ContainerDriver:
         code = result.get("ExitCode")
         return (int(code) if isinstance(code, int) else 126), demux(output)
 
+    async def exec_start(self, name: str, argv: list[str]) -> str:
+        """Create an exec of `argv` in the container (for `exec_output`); its id."""
+        info = await self._find(name)
+        if info is None:
+            raise UnitError(f"container {name} is not managed by this agent")
+        body = {"Cmd": argv, "AttachStdout": True, "AttachStderr": True}
+        try:
+            created = await self._client().call("POST", f"/containers/{info['Id']}/exec", body=body)
+        except EngineError as err:
+            raise UnitError(f"cannot exec in container {name}: {err.message}") from err
+        return str(created["Id"])
+
+    async def exec_output(self, ident: str) -> AsyncIterator[tuple[int, bytes]]:
+        """Run the exec: its output as it comes, (1 stdout or 2 stderr, bytes)."""
+        demuxer = Demuxer()
+        body = {"Detach": False, "Tty": False}
+        try:
+            async for chunk in self._client().byte_stream(
+                f"/exec/{ident}/start", params={}, method="POST", body=body
+            ):
+                for item in demuxer.frames(chunk):
+                    yield item
+        except EngineError as err:
+            raise UnitError(f"the exec in the container failed: {err.message}") from err
+
+    async def exec_code(self, ident: str) -> int:
+        """The exit code of an exec that has ended (126 when the engine does not say)."""
+        try:
+            result = await self._client().call("GET", f"/exec/{ident}/json")
+        except EngineError as err:
+            raise UnitError(f"cannot read the exec's exit code: {err.message}") from err
+        code = result.get("ExitCode")
+        return int(code) if isinstance(code, int) else 126
+
     async def logs(self, name: str, lines: int = 20) -> str:
         """The last lines the container wrote to stdout and stderr."""
         info = await self._find(name)

@@ -150,11 +150,17 @@ class EngineClient:
         except httpx.HTTPError as err:
             raise EngineError(_unreachable(self.address, err)) from err
 
-    async def byte_stream(self, path: str, *, params: dict[str, Any]) -> AsyncIterator[bytes]:
-        """A GET whose answer is a byte stream (followed logs), as it arrives."""
+    async def byte_stream(
+        self, path: str, *, params: dict[str, Any], method: str = "GET", body: Any = None
+    ) -> AsyncIterator[bytes]:
+        """An answer that is a byte stream (followed logs, exec output), as it arrives."""
         try:
             async with self.http.stream(
-                "GET", path, params=params, timeout=httpx.Timeout(CALL_SECONDS, read=None)
+                method,
+                path,
+                params=params,
+                json=body,
+                timeout=httpx.Timeout(CALL_SECONDS, read=None),
             ) as response:
                 if response.status_code >= 400:
                     raise EngineError(_message(await response.aread()), response.status_code)
@@ -172,15 +178,19 @@ class Demuxer:
 
     def feed(self, chunk: bytes) -> bytes:
         """The payload bytes complete so far (frame headers removed)."""
+        return b"".join(data for _, data in self.frames(chunk))
+
+    def frames(self, chunk: bytes) -> list[tuple[int, bytes]]:
+        """The frames complete so far: (1 stdout or 2 stderr, payload)."""
         self._buffer += chunk
-        out = bytearray()
+        out: list[tuple[int, bytes]] = []
         while len(self._buffer) >= 8 and self._buffer[0] in (0, 1, 2):
             (size,) = struct.unpack(">I", self._buffer[4:8])
             if len(self._buffer) < 8 + size:
                 break
-            out += self._buffer[8 : 8 + size]
+            out.append((self._buffer[0] or 1, self._buffer[8 : 8 + size]))
             self._buffer = self._buffer[8 + size :]
-        return bytes(out)
+        return out
 
 
 def _message(content: bytes) -> str:

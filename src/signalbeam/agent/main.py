@@ -24,7 +24,7 @@ from signalbeam import __version__
 from signalbeam.agent import status as status_view
 from signalbeam.agent.bundles import bundle_reconciler
 from signalbeam.agent.client import Rejected, ServerUnavailable
-from signalbeam.agent.config import AgentSettings, ConfigError, load
+from signalbeam.agent.config import AgentSettings, ConfigError, load, write_flag
 from signalbeam.agent.identity import IdentityError, ensure_state_dir, load_identity
 from signalbeam.agent.loop import Agent
 from signalbeam.agent.session_logs import AGENT_LOG
@@ -164,6 +164,8 @@ def install_service_command(args: argparse.Namespace) -> int:
     if args.print:
         print(text, end="")
         return 0
+    if args.remote_access is not None:
+        allow_remote_access(config, args.remote_access)
     try:
         path = service.install(text, args.unit_dir)
     except service.ServiceError as err:
@@ -173,6 +175,16 @@ def install_service_command(args: argparse.Namespace) -> int:
         "Follow it with `journalctl -u signalbeam-agent -f`; check it with `signalbeam-agent status`."
     )
     return 0
+
+
+def allow_remote_access(config: AgentSettings, allowed: bool) -> None:
+    """Write remote_access into agent.toml: the device owner's say on exec and shells."""
+    try:
+        write_flag(config.config_file, "remote_access", allowed)
+    except (OSError, ConfigError) as err:
+        fail(f"cannot set remote_access in {config.config_file}: {err}")
+    state = "on" if allowed else "off"
+    print(f"Remote access (exec, shell, copy, forward) is {state} in {config.config_file}.")
 
 
 def version_command(args: argparse.Namespace) -> int:
@@ -260,6 +272,12 @@ def _install_service_options(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=Path("/etc/systemd/system"),
         help="Where to write the unit (default: /etc/systemd/system)",
+    )
+    parser.add_argument(
+        "--remote-access",
+        action=argparse.BooleanOptionalAction,
+        help="Allow (or refuse) operators' exec, shell, copy and forward sessions on this "
+        "device: sets remote_access in agent.toml (default: leave it as it is, off if unset)",
     )
     _state_dir(parser)
 

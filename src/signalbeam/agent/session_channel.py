@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from signalbeam.protocol.sessions import (
     MAX_CHUNK_BYTES,
@@ -22,6 +22,8 @@ from signalbeam.protocol.sessions import (
     read_control,
     unframe,
 )
+
+T = TypeVar("T")
 
 
 class SessionRefused(Exception):
@@ -90,6 +92,18 @@ class Channel:
         """Return once the operator closed the session (for kinds that read no input)."""
         async for _ in self.inputs():
             pass
+
+    async def unless_closed(self, work: Awaitable[T]) -> T | None:
+        """`work`'s result; None (and `work` cancelled) if the operator closes first."""
+        running = asyncio.ensure_future(work)
+        closed = asyncio.create_task(self.until_closed())
+        await asyncio.wait({running, closed}, return_when=asyncio.FIRST_COMPLETED)
+        closed.cancel()
+        if running.done():
+            return running.result()
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        return None
 
     async def idle_for(self, seconds: float) -> None:
         """Return once nothing moved either way for `seconds`."""

@@ -17,7 +17,7 @@ from typing import Any
 
 from signalbeam.agent.config import AgentSettings
 from signalbeam.agent.session_channel import Channel, SessionRefused
-from signalbeam.agent.session_exec import login_shell, run_command, run_terminal
+from signalbeam.agent.session_exec import EXIT_TIMEOUT, login_shell, run_command, run_terminal
 from signalbeam.agent.session_files import copy_file, forward_port
 from signalbeam.agent.session_logs import LogRequest, LogSources, show_logs
 from signalbeam.agent.tls import verify_for
@@ -30,6 +30,7 @@ from signalbeam.protocol.sessions import (
     MAX_FRAME_BYTES,
     REMOTE_ACCESS_KINDS,
     SHELL,
+    STDERR,
     FrameError,
     read_control,
 )
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 OPEN_SECONDS = 15.0
 REMEMBERED = 256
 EXIT_LOST = 255
+DEFAULT_TAIL = 200  # lines of a log when the operator did not say
 
 
 class SessionRunner:
@@ -167,21 +169,13 @@ class SessionRunner:
     async def _logs(self, channel: Channel, opened: dict[str, Any]) -> int | None:
         request = LogRequest(
             unit=opened.get("unit"),
-            tail=int(opened.get("tail") or 200),
+            tail=DEFAULT_TAIL if opened.get("tail") is None else int(opened["tail"]),
             since_seconds=opened.get("since_seconds"),
             grep=opened.get("grep"),
             follow=bool(opened.get("follow")),
         )
-        showing = asyncio.create_task(show_logs(channel, self.sources(), request))
         # Logs read no input, so nothing else would notice the operator leave a quiet follow.
-        closed = asyncio.create_task(channel.until_closed())
-        await asyncio.wait({showing, closed}, return_when=asyncio.FIRST_COMPLETED)
-        closed.cancel()
-        if not showing.done():
-            showing.cancel()
-            await asyncio.gather(showing, return_exceptions=True)
-            return None  # the operator left: nobody to tell
-        return showing.result()
+        return await channel.unless_closed(show_logs(channel, self.sources(), request))
 
     async def _exec(self, channel: Channel, opened: dict[str, Any]) -> int | None:
         argv = [str(arg) for arg in opened.get("command") or []]
@@ -195,13 +189,12 @@ class SessionRunner:
 
     async def _exec_in_unit(
         self, channel: Channel, unit: str, argv: list[str], timeout: float | None
-    ) -> int:
+    ) -> int | None:
         sources = self.sources()
         kind = sources.units().get(unit)
         if kind == "container" and self.units is not None:
-            code, output = await self.units.containers.exec(unit, argv, timeout or 3600.0)
-            await channel.send(1, output.encode())
-            return int(code)
+            work = container_exec(channel, self.units.containers, unit, argv, timeout)
+            return await channel.unless_closed(work)
         if kind == "app":
             cwd, env = await asyncio.to_thread(app_context, sources, unit)
             return await run_command(
@@ -248,3 +241,25 @@ def app_context(sources: LogSources, unit: str) -> tuple[Any, dict[str, str]]:
     home = sources.app_home(unit)
     record = json.loads((home / "unit.json").read_text())
     return home / str(record.get("sha256", "")), app_env(dict(record.get("env") or {}))
+
+
+async def container_exec(
+    channel: Channel, containers: Any, unit: str, argv: list[str], timeout: float | None
+) -> int:
+    """Run `argv` in a bundle container through the engine, its output streamed as it comes.
+
+    The Docker API cannot signal an exec, so one that outlives its timeout keeps running in
+    the container; the session still ends, with 124.
+    """
+    ident = await containers.exec_start(unit, argv)
+
+    async def relay() -> None:
+        async for stream, data in containers.exec_output(ident):
+            await channel.send(stream, data)
+
+    try:
+        await asyncio.wait_for(relay(), timeout)
+    except TimeoutError:
+        await channel.send(STDERR, f"\nsignalbeam: timed out after {timeout:g}s\n".encode())
+        return EXIT_TIMEOUT
+    return int(await containers.exec_code(ident))
