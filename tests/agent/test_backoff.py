@@ -35,3 +35,20 @@ def test_real_randomness_stays_within_bounds() -> None:
     for attempt in range(50):
         delay = backoff.next_delay()
         assert 0.0 <= delay <= min(60.0, 2.0**attempt)
+
+
+def test_a_silent_network_is_probed_about_once_an_interval_however_long_it_lasts() -> None:
+    draws = iter([0.0, 0.999, 0.5] * 20)
+    backoff = Backoff(base=1.0, cap=60.0, draw=lambda: next(draws))
+    delays = [backoff.probe_delay(5.0) for _ in range(60)]
+    assert all(2.5 <= delay < 5.0 for delay in delays), "never the 60 s an error would earn"
+    assert min(delays) == 2.5 and max(delays) > 4.99, "jittered over half an interval"
+    assert backoff.attempt == 60, "each probe still counts as a failure"
+
+
+def test_real_probe_delays_spread_a_fleet_over_the_interval() -> None:
+    backoff = Backoff()
+    delays = sorted(backoff.probe_delay(10.0) for _ in range(2_000))
+    # 2,000 devices whose link came back at once: no tenth of the window holds a quarter.
+    buckets = [sum(1 for d in delays if 5.0 + i * 0.5 <= d < 5.5 + i * 0.5) for i in range(10)]
+    assert max(buckets) < 500 and min(buckets) > 100

@@ -31,6 +31,17 @@ class Backoff:
         self.attempt += 1
         return delay
 
+    def probe_delay(self, interval: float) -> float:
+        """The delay before the next try when nothing answered at all: about one interval.
+
+        Backing off protects a server that answers with errors. A silent network needs no
+        protecting: retrying it at the sync interval costs what syncing costs, and brings the
+        device back within an interval of the link. The jitter, [interval/2, interval), spreads
+        a fleet whose link returns at once over that interval. The failure still counts.
+        """
+        self.attempt += 1
+        return interval * (0.5 + 0.5 * self.draw())
+
     def reset(self) -> None:
         """Forget the failures: the next delay starts from `base` again."""
         self.attempt = 0

@@ -31,15 +31,23 @@ REQUEST_SECONDS = 30.0
 WATCH_GRACE_SECONDS = 15.0
 PERMANENT = (401, 403)
 RETRYABLE = (408, 425, 429)
+# A connect that has not completed in this long is given up and tried afresh: SYNs lost while
+# a link was down are retransmitted ever later (1 s, 3 s, 7 s), a new connect starts at once.
+CONNECT_SECONDS = 4.0
 
 
 class ServerUnavailable(Exception):
     """No usable answer: unreachable, timed out, 5xx, or a body that is not what we asked for."""
 
-    def __init__(self, detail: str, retry_after: float | None = None) -> None:
+    def __init__(
+        self, detail: str, retry_after: float | None = None, *, unreachable: bool = False
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.retry_after = retry_after
+        # True when no answer came at all (refused, unroutable, timed out), as opposed to a
+        # server that answered with an error: only the latter is a reason to back off.
+        self.unreachable = unreachable
 
 
 class BadResponse(ServerUnavailable):
@@ -200,12 +208,14 @@ class DeviceClient:
             async with asyncio.timeout(deadline):
                 status, data, retry = await self._exchange(method, path, body, params, deadline)
         except TimeoutError as err:
-            raise ServerUnavailable(f"{what}: no complete answer within {deadline:g} s") from err
+            detail = f"{what}: no complete answer within {deadline:g} s"
+            raise ServerUnavailable(detail, unreachable=True) from err
         except BadResponse as err:
             raise BadResponse(f"{what}: {err.detail}") from err
         except (httpx.HTTPError, httpx.InvalidURL, OSError) as err:
             reason = _transport_reason(err)
-            raise ServerUnavailable(f"{what}: cannot reach {self.server} ({reason})") from err
+            detail = f"{what}: cannot reach {self.server} ({reason})"
+            raise ServerUnavailable(detail, unreachable=True) from err
         return self._interpret(what, model, status, data, retry)
 
     async def _exchange(
@@ -220,7 +230,7 @@ class DeviceClient:
         if self._credential:
             headers["Authorization"] = f"Bearer {self._credential}"
         content = wire.encode(body) if body is not None else None
-        timeout = httpx.Timeout(10.0, read=deadline)
+        timeout = httpx.Timeout(CONNECT_SECONDS, read=deadline)
         request = self._http.build_request(
             method, path, content=content, params=params, headers=headers, timeout=timeout
         )

@@ -256,7 +256,7 @@ class Agent:
         try:
             response = await self.client.sync(request)
         except ServerUnavailable as err:
-            await self._failed(err.detail, err.retry_after, heartbeat)
+            await self._failed(err.detail, err.retry_after, heartbeat, unreachable=err.unreachable)
             return
         except Rejected as err:
             if err.permanent:
@@ -271,8 +271,16 @@ class Agent:
         self.watcher.sync_done(online=True)
         await self._flush()
 
-    async def _failed(self, detail: str, retry_after: float | None, heartbeat: Heartbeat) -> None:
-        delay = max(MIN_RETRY_SECONDS, self.backoff.next_delay(), retry_after or 0.0)
+    async def _failed(
+        self,
+        detail: str,
+        retry_after: float | None,
+        heartbeat: Heartbeat,
+        *,
+        unreachable: bool = False,
+    ) -> None:
+        wait = self.backoff.probe_delay(self.interval) if unreachable else self.backoff.next_delay()
+        delay = max(MIN_RETRY_SECONDS, wait, retry_after or 0.0)
         self._retry_at = steady() + delay
         self.status.last_error = detail
         if detail != self._last_problem:
