@@ -25,7 +25,7 @@ import pytest
 from tests.components import free_port, need
 
 BUSYBOX = Path("/bin/busybox")
-APPLETS = ("sh", "sleep", "httpd", "wget", "cat", "echo", "false", "true", "ls", "nc")
+APPLETS = ("sh", "sleep", "httpd", "wget", "cat", "echo", "false", "true", "ls", "nc", "ps", "stty")
 TOOLS = ("podman", "runc", "docker-registry")
 CONTAINERS_CONF = """\
 [containers]

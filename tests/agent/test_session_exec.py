@@ -184,3 +184,25 @@ async def test_exec_in_an_app_runs_in_its_directory_with_its_environment(
         }
     finally:
         await sessions.close()
+
+
+async def test_a_terminal_in_an_app_starts_in_its_directory_with_its_environment(
+    server: Relay, tmp_path: Path
+) -> None:
+    workdir = tmp_path / "units" / "relay" / ("e" * 64)
+    workdir.mkdir(parents=True)
+    record = {"name": "relay", "sha256": "e" * 64, "env": {"GREETING": "hello from relay"}}
+    (workdir.parent / "unit.json").write_text(json.dumps(record))
+    sessions = runner(
+        server, tmp_path, sources=log_sources(tmp_path, {"relay": "app"}), remote_access=True
+    )
+    try:
+        typed = frame(STDIN, b'pwd; echo "$GREETING"; stty size; exit 6\n')
+        seen = await session(
+            server, sessions, "shell", [typed], unit="relay", command=[], tty=True, rows=21, cols=81
+        )
+        lines = seen.stdout.decode().splitlines()
+        assert str(workdir) in lines and "hello from relay" in lines and "21 81" in lines
+        assert seen.last == {"type": "exit", "code": 6}
+    finally:
+        await sessions.close()

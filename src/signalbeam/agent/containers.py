@@ -31,6 +31,7 @@ from signalbeam.agent.engine_api import (
     demux,
     engine_address,
 )
+from signalbeam.agent.engine_attach import Attached, attach
 from signalbeam.agent.spec import ContainerSpec
 from signalbeam.agent.units import (
     EngineUnavailable,
@@ -260,12 +261,19 @@ class ContainerDriver:
         code = result.get("ExitCode")
         return (int(code) if isinstance(code, int) else 126), demux(output)
 
-    async def exec_start(self, name: str, argv: list[str]) -> str:
-        """Create an exec of `argv` in the container (for `exec_output`); its id."""
+    async def exec_start(
+        self, name: str, argv: list[str], *, tty: bool = False, env: list[str] | None = None
+    ) -> str:
+        """Create an exec of `argv` in the container; its id (for `exec_output`, or with `tty`
+        for `exec_attach`)."""
         info = await self._find(name)
         if info is None:
             raise UnitError(f"container {name} is not managed by this agent")
-        body = {"Cmd": argv, "AttachStdout": True, "AttachStderr": True}
+        body: dict[str, Any] = {"Cmd": argv, "AttachStdout": True, "AttachStderr": True}
+        if tty:
+            body.update(AttachStdin=True, Tty=True)
+        if env:
+            body["Env"] = env
         try:
             created = await self._client().call("POST", f"/containers/{info['Id']}/exec", body=body)
         except EngineError as err:
@@ -284,6 +292,30 @@ class ContainerDriver:
                     yield item
         except EngineError as err:
             raise UnitError(f"the exec in the container failed: {err.message}") from err
+
+    async def exec_attach(self, ident: str) -> Attached:
+        """Start a terminal exec on a hijacked connection: keystrokes in, the screen out."""
+        try:
+            return await attach(
+                self.address, f"/exec/{ident}/start", {"Detach": False, "Tty": True}
+            )
+        except EngineError as err:
+            raise UnitError(f"cannot open a terminal in the container: {err.message}") from err
+
+    async def exec_resize(self, ident: str, rows: int, cols: int) -> None:
+        """Give a terminal exec a new size; one that has just ended is fine."""
+        with contextlib.suppress(EngineError):
+            await self._client().call(
+                "POST", f"/exec/{ident}/resize", params={"h": rows, "w": cols}
+            )
+
+    async def exec_running(self, ident: str) -> bool:
+        """Whether an exec's process still runs (False once it has ended or is unknown)."""
+        try:
+            result = await self._client().call("GET", f"/exec/{ident}/json", ok_missing=True)
+        except EngineError:
+            return False
+        return bool(result and result.get("Running"))
 
     async def exec_code(self, ident: str) -> int:
         """The exit code of an exec that has ended (126 when the engine does not say)."""

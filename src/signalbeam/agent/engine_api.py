@@ -125,7 +125,7 @@ class EngineClient:
         if response.status_code == 404 and ok_missing:
             return b""
         if response.status_code >= 400:
-            raise EngineError(_message(response.content), response.status_code)
+            raise EngineError(error_message(response.content), response.status_code)
         return response.content
 
     async def stream(
@@ -137,7 +137,7 @@ class EngineClient:
                 method, path, params=params, timeout=httpx.Timeout(CALL_SECONDS, read=timeout)
             ) as response:
                 if response.status_code >= 400:
-                    raise EngineError(_message(await response.aread()), response.status_code)
+                    raise EngineError(error_message(await response.aread()), response.status_code)
                 async for line in response.aiter_lines():
                     if not line.strip():
                         continue
@@ -163,7 +163,7 @@ class EngineClient:
                 timeout=httpx.Timeout(CALL_SECONDS, read=None),
             ) as response:
                 if response.status_code >= 400:
-                    raise EngineError(_message(await response.aread()), response.status_code)
+                    raise EngineError(error_message(await response.aread()), response.status_code)
                 async for chunk in response.aiter_raw():
                     yield chunk
         except httpx.HTTPError as err:
@@ -193,7 +193,8 @@ class Demuxer:
         return out
 
 
-def _message(content: bytes) -> str:
+def error_message(content: bytes) -> str:
+    """The engine's own words from an error answer's body (JSON `message`, else the text)."""
     try:
         body = json.loads(content)
     except ValueError:

@@ -190,9 +190,19 @@ def login_shell(user: str | None) -> list[str]:
 
 
 async def run_terminal(
-    channel: Channel, argv: list[str], *, rows: int, cols: int, user: str | None
+    channel: Channel,
+    argv: list[str],
+    *,
+    rows: int,
+    cols: int,
+    user: str | None,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> int:
-    """Run `argv` on a real PTY: keystrokes in, the screen out, resizes passed on."""
+    """Run `argv` on a real PTY: keystrokes in, the screen out, resizes passed on.
+
+    In `cwd` with `env` when given (an app's), else where the agent runs with its environment.
+    """
     master, slave = os.openpty()
     _resize(master, rows, cols)
     try:
@@ -202,7 +212,8 @@ async def run_terminal(
             stdout=slave,
             stderr=slave,
             preexec_fn=_take_terminal,
-            env={**os.environ, "TERM": "xterm-256color"},
+            cwd=cwd,
+            env={**(os.environ if env is None else env), "TERM": "xterm-256color"},
             **_as_user(user),
         )
     except FileNotFoundError as err:

@@ -20,6 +20,7 @@ from signalbeam.agent.session_channel import Channel, SessionRefused
 from signalbeam.agent.session_exec import EXIT_TIMEOUT, login_shell, run_command, run_terminal
 from signalbeam.agent.session_files import copy_file, forward_port
 from signalbeam.agent.session_logs import LogRequest, LogSources, show_logs
+from signalbeam.agent.session_terminal import container_terminal
 from signalbeam.agent.tls import verify_for
 from signalbeam.agent.units import UnitError
 from signalbeam.protocol.sessions import (
@@ -205,14 +206,42 @@ class SessionRunner:
         )
 
     async def _shell(self, channel: Channel, opened: dict[str, Any]) -> int | None:
-        if opened.get("unit"):
-            raise SessionRefused("a terminal inside a unit is not supported yet; use exec --unit")
-        argv = [str(arg) for arg in opened.get("command") or []] or login_shell(
-            self.settings.session_user
-        )
+        argv = [str(arg) for arg in opened.get("command") or []]
         rows, cols = int(opened.get("rows") or 24), int(opened.get("cols") or 80)
+        if opened.get("unit"):
+            return await self._terminal_in_unit(channel, str(opened["unit"]), argv, rows, cols)
         return await run_terminal(
-            channel, argv, rows=rows, cols=cols, user=self.settings.session_user
+            channel,
+            argv or login_shell(self.settings.session_user),
+            rows=rows,
+            cols=cols,
+            user=self.settings.session_user,
+        )
+
+    async def _terminal_in_unit(
+        self, channel: Channel, unit: str, argv: list[str], rows: int, cols: int
+    ) -> int | None:
+        sources = self.sources()
+        kind = sources.units().get(unit)
+        if kind == "container" and self.units is not None:
+            return await container_terminal(
+                channel, self.units.containers, unit, argv, rows=rows, cols=cols
+            )
+        if kind == "app":
+            cwd, env = await asyncio.to_thread(app_context, sources, unit)
+            # Not a login shell: a profile could reset PATH and move away from the app.
+            shell = argv or login_shell(self.settings.session_user)[:1]
+            return await run_terminal(
+                channel,
+                shell,
+                rows=rows,
+                cols=cols,
+                user=self.settings.session_user,
+                cwd=cwd,
+                env=env,
+            )
+        raise SessionRefused(
+            f"no unit {unit!r} on this device; units: {', '.join(sorted(sources.units()))}"
         )
 
     async def _copy(self, channel: Channel, opened: dict[str, Any]) -> int | None:
