@@ -195,5 +195,24 @@ async def test_actions_cannot_touch_the_other_tenants_devices(
     assert (await client.post("/api/v1/devices/acme-pi:cordon")).status_code == 404
     body = {"action": "cordon", "devices": ["acme-pi"]}
     assert (await client.post("/api/v1/actions", json=body)).status_code == 404
+    for path, sent in (
+        ("acme-pi:restart", {"unit": "monitor"}),
+        ("acme-pi:restart-agent", None),
+        ("acme-pi:reboot", None),
+        ("acme-pi:drain", None),
+    ):
+        assert (await client.post(f"/api/v1/devices/{path}", json=sent)).status_code == 404
+    for action in ("restart", "restart-agent", "reboot", "drain"):
+        unit = {"unit": "monitor"} if action == "restart" else {}
+        body = {"action": action, "devices": ["acme-pi"], **unit}
+        assert (await client.post("/api/v1/actions", json=body)).status_code == 404
+        # Their selector matches none of ours: nothing of theirs is reached.
+        by_selector = {"action": action, "selector": "env=prod", **unit}
+        matched = await client.post("/api/v1/actions", json=by_selector)
+        assert matched.status_code == 422, matched.text
+        assert matched.json()["detail"].startswith("no device matches selector")
     theirs = (await other.client.get("/api/v1/devices/acme-pi")).json()
     assert theirs["cordoned"] is False
+    assert theirs["rebooting_since"] is None and theirs["desired"]["bundle"] is None
+    their_events = (await other.client.get("/api/v1/events")).json()["items"]
+    assert not [e for e in their_events if e["type"].startswith(("device.reboot", "device.drain"))]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from zeroconf import IPVersion, ServiceInfo, Zeroconf
@@ -82,3 +83,26 @@ def test_several_servers_are_listed_not_guessed(tmp_path: Path) -> None:
     assert "pick one with --server URL or --mdns-name NAME" in done.stderr
     assert missing.returncode == 1 and 'no SignalBeam server called "nope"' in missing.stderr
     assert not (tmp_path / "agent" / "identity.json").exists()
+
+
+def test_a_named_server_is_waited_for_while_another_answers_first(
+    live_server: LiveServer, tmp_path: Path
+) -> None:
+    # On a busy network another server answers at once; the one asked for by name starts
+    # announcing only later (here 2.5 s into the agent's browse, past the 1 s the agent gives
+    # other servers to answer) and is still the one found.
+    admin = Admin(live_server.url, live_server.admin_token)
+    name, token = unique("sb-late"), admin.enrollment_token()
+    command = ["--mdns-timeout", "30", "--mdns-name", name, "--device-id", "late-1"]
+    try:
+        with advertised((unique("sb-other"), "http://127.0.0.1:1111")), ExitStack() as late:
+            timer = threading.Timer(
+                2.5, lambda: late.enter_context(advertised((name, live_server.url)))
+            )
+            timer.start()
+            done = register(tmp_path / "agent", token, *LOOPBACK, *command)
+            timer.join()
+        assert done.returncode == 0, done.stderr
+        assert admin.device("late-1")["device_id"] == "late-1"
+    finally:
+        admin.close()

@@ -47,7 +47,9 @@ async def _resolve(zeroconf: Zeroconf, name: str) -> FoundServer | None:
     return FoundServer(name=name.removesuffix("." + SERVICE_TYPE), url=url) if url else None
 
 
-async def _browse(zeroconf: Zeroconf, timeout: float, settle: float) -> list[str]:
+async def _browse(
+    zeroconf: Zeroconf, timeout: float, settle: float, wanted: str | None
+) -> list[str]:
     loop = asyncio.get_running_loop()
     names: list[str] = []
     first = asyncio.Event()
@@ -55,7 +57,9 @@ async def _browse(zeroconf: Zeroconf, timeout: float, settle: float) -> list[str
     def seen(name: str) -> None:
         if name not in names:
             names.append(name)
-        first.set()
+        # Looking for one server by name, another answering first ends nothing.
+        if wanted is None or name == f"{wanted}.{SERVICE_TYPE}":
+            first.set()
 
     def handler(
         zeroconf: Zeroconf, service_type: str, name: str, state_change: ServiceStateChange
@@ -68,21 +72,28 @@ async def _browse(zeroconf: Zeroconf, timeout: float, settle: float) -> list[str
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(first.wait(), timeout)
             # Give other servers a moment to answer, so a choice is never made by accident.
-            await asyncio.sleep(settle)
+            await asyncio.sleep(settle if wanted is None else 0)
     finally:
         await browser.async_cancel()
     return names
 
 
 async def discover(
-    interfaces: list[str] | None = None, timeout: float = 5.0, settle: float = 1.0
+    interfaces: list[str] | None = None,
+    timeout: float = 5.0,
+    settle: float = 1.0,
+    wanted: str | None = None,
 ) -> list[FoundServer]:
-    """Every SignalBeam server announcing itself within `timeout` seconds."""
+    """Every SignalBeam server announcing itself within `timeout` seconds.
+
+    With `wanted`, the browse lasts until the server of that name answers (or the timeout);
+    otherwise until `settle` seconds after the first, so every server can be listed.
+    """
     chosen: list[str] | InterfaceChoice = interfaces or InterfaceChoice.All
     async with contextlib.AsyncExitStack() as stack:
         azc = AsyncZeroconf(interfaces=chosen)
         stack.push_async_callback(azc.async_close)
-        names = await _browse(azc.zeroconf, timeout, settle)
+        names = await _browse(azc.zeroconf, timeout, settle, wanted)
         found = [await _resolve(azc.zeroconf, name) for name in names]
     return [server for server in found if server is not None]
 
@@ -100,7 +111,7 @@ async def find_server(
 ) -> str:
     """The URL of the one server on the network (or the one called `name`), else an error."""
     try:
-        servers = await discover(interfaces, timeout)
+        servers = await discover(interfaces, timeout, wanted=name)
     except OSError as err:
         raise DiscoveryError(f"cannot browse mDNS ({err}); pass --server URL instead") from err
     where = ", ".join(interfaces) if interfaces else "all interfaces"

@@ -99,6 +99,7 @@ class Heartbeat(Sent, kw_only=True):
     net_bytes_sent: Annotated[int, Meta(ge=0)] | None = None
     net_bytes_recv: Annotated[int, Meta(ge=0)] | None = None
     sampled_at: datetime | None = None
+    boot_id: Annotated[str, text(64, 1)] | None = None
 
 
 class ReportedItem(msgspec.Struct, kw_only=True):

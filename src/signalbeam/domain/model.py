@@ -44,6 +44,13 @@ class ApplyStatus(StrEnum):
     FAILED = "failed"  # the desired bundle could not be applied; the last good one runs
 
 
+class DesiredKind(StrEnum):
+    """What a desired-state document asks of the device (its `kind`)."""
+
+    BUNDLE = "bundle"  # run this signed bundle version
+    DRAINED = "drained"  # run nothing: stop every unit (the device was drained)
+
+
 class EventType(StrEnum):
     """Kinds of activity records; append-only, add but never rename."""
 
@@ -88,3 +95,9 @@ class EventType(StrEnum):
     REMOTE_ACCESS_CHANGED = "remote_access.changed"
     DEVICE_CORDONED = "device.cordoned"
     DEVICE_UNCORDONED = "device.uncordoned"
+    DEVICE_UNIT_RESTARTED = "device.unit_restarted"
+    DEVICE_AGENT_RESTARTED = "device.agent_restarted"
+    DEVICE_REBOOT_REQUESTED = "device.reboot_requested"
+    DEVICE_REBOOTED = "device.rebooted"
+    DEVICE_DRAINED = "device.drained"
+    DEVICE_ACTION_FAILED = "device.action_failed"

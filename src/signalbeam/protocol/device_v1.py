@@ -74,6 +74,9 @@ class Heartbeat(WireModel):
     net_bytes_sent: int | None = Field(default=None, ge=0)
     net_bytes_recv: int | None = Field(default=None, ge=0)
     sampled_at: datetime | None = None
+    # /proc/sys/kernel/random/boot_id: a new one means the device rebooted (a reboot action
+    # is done only once it changes). Older agents leave it out.
+    boot_id: str | None = Field(default=None, min_length=1, max_length=64)
 
 
 class ReportedItem(BaseModel):

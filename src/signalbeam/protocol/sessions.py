@@ -39,9 +39,19 @@ SHELL: Final = "shell"
 # port the device can reach, its bytes as stdin (to the port) and stdout (from it).
 COPY: Final = "copy"
 FORWARD: Final = "forward"
-KINDS: Final = (LOGS, EXEC, SHELL, COPY, FORWARD)
+# `action`: a device action (services/actions.py) that the server itself opens; no operator
+# streams it. The open frame names the `action` (and the `unit` to restart); the device
+# answers `exit` {code: 0, detail} once done (for the agent and reboot: once it is about to
+# happen) or `error` {detail}.
+ACTION: Final = "action"
+KINDS: Final = (LOGS, EXEC, SHELL, COPY, FORWARD, ACTION)
 # Kinds that reach into the device: off until the tenant and the device both allow them.
+# Actions are not among them: restarting what the control plane runs is the operator's job.
 REMOTE_ACCESS_KINDS: Final = (EXEC, SHELL, COPY, FORWARD)
+RESTART: Final = "restart"
+RESTART_AGENT: Final = "restart-agent"
+REBOOT: Final = "reboot"
+DEVICE_ACTIONS: Final = (RESTART, RESTART_AGENT, REBOOT)
 PUT: Final = "put"
 GET: Final = "get"
 
@@ -124,6 +134,7 @@ def open_message(
     sha256: str | None = None,
     host: str | None = None,
     port: int | None = None,
+    action: str | None = None,
 ) -> str:
     """The first frame the device gets: what to run or show, and who asked.
 
@@ -133,7 +144,8 @@ def open_message(
     A `copy` names the device's `path` and the `direction`; a `put` also says the file's
     `size` and `sha256`, which the device checks before it renames the file into place (a
     `get` ends with `exit` {code: 0, sha256, size} so the operator can check what arrived).
-    A `forward` names the `host` and `port` the device connects to.
+    A `forward` names the `host` and `port` the device connects to. An `action` names the
+    `action` (one of DEVICE_ACTIONS) and, for a restart, the `unit`.
     """
     if kind not in KINDS:
         raise FrameError(f"unknown session kind {kind!r}; kinds are {', '.join(KINDS)}")
@@ -158,4 +170,5 @@ def open_message(
         sha256=sha256,
         host=host,
         port=port,
+        action=action,
     )

@@ -146,6 +146,11 @@ class Device(Base):
     # A cordoned device keeps running what it has; new rollouts and assignments leave it out.
     cordoned_at: Mapped[datetime | None]
     cordoned_by: Mapped[str | None] = mapped_column(String(255))
+    # The boot id the agent last reported; when it changes the device rebooted.
+    boot_id: Mapped[str | None] = mapped_column(String(64))
+    # A reboot action waiting for a new boot id (cleared once one arrives).
+    reboot_requested_at: Mapped[datetime | None]
+    reboot_requested_by: Mapped[str | None] = mapped_column(String(255))
 
 
 class DeviceLabel(Base):

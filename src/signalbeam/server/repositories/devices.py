@@ -189,3 +189,12 @@ class DeviceRepository(TenantRepository):
             for key, value in labels.items()
         )
         await self.session.flush()
+
+    async def set_reboot_requested(self, pk: int, at: datetime | None, by: str | None) -> None:
+        """Note a reboot asked for (until a new boot id arrives), or clear it (`at` None)."""
+        statement = (
+            update(Device)
+            .where(Device.tenant_id == self.tenant_id, Device.id == pk)
+            .values(reboot_requested_at=at, reboot_requested_by=by)
+        )
+        await self.session.execute(statement)

@@ -3,48 +3,111 @@
 Rollback gives each device the bundle version it was given before its current one.
 
 Cordon and uncordon change only what the control plane will do next (new rollouts and
-assignments leave a cordoned device out); they never touch what the device runs.
+assignments leave a cordoned device out); they never touch what the device runs. Drain
+cordons and makes "run nothing" the desired state (drain.py).
+
+Restart (a unit), restart-agent and reboot are carried out by the device (device_actions.py);
+`start` hands their results over one by one as devices answer, for progress.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
 from signalbeam.domain.errors import DomainError, InvalidInput
 from signalbeam.domain.model import EventType, Role
+from signalbeam.protocol.sessions import REBOOT, RESTART, RESTART_AGENT
 from signalbeam.server.runtime import Runtime
+from signalbeam.server.services import device_actions
+from signalbeam.server.services.action_results import ActionResult
 from signalbeam.server.services.bundles import Target, assign
 from signalbeam.server.services.context import Actor
 from signalbeam.server.services.device_rollback import previous_version
+from signalbeam.server.services.drain import drain
 from signalbeam.server.services.rollout_targets import checked_target
 
-CORDON, UNCORDON, ROLLBACK = "cordon", "uncordon", "rollback"
-ACTIONS = (CORDON, UNCORDON, ROLLBACK)
+__all__ = ["ACTIONS", "ActionResult", "Started", "run", "start"]
+
+CORDON, UNCORDON, ROLLBACK, DRAIN = "cordon", "uncordon", "rollback", "drain"
+ON_DEVICE = (RESTART, RESTART_AGENT, REBOOT)
+ACTIONS = (CORDON, UNCORDON, ROLLBACK, DRAIN, *ON_DEVICE)
 
 
 @dataclass(frozen=True)
-class ActionResult:
-    """What an action did (or, planned, would do) on one device."""
+class Started:
+    """An action checked and under way: the target's devices, and each result as it comes."""
 
-    device_id: str
-    status: Literal["planned", "done", "unchanged", "failed"]
-    detail: str
+    device_ids: list[str]
+    results: AsyncIterator[ActionResult]
 
 
 async def run(
-    runtime: Runtime, actor: Actor, action: str, target: Target, *, plan: bool = False
+    runtime: Runtime,
+    actor: Actor,
+    action: str,
+    target: Target,
+    *,
+    plan: bool = False,
+    unit: str | None = None,
 ) -> list[ActionResult]:
     """Carry out `action` on every device of the target (or, with `plan`, only say what)."""
+    started = await start(runtime, actor, action, target, plan=plan, unit=unit)
+    found = {result.device_id: result async for result in started.results}
+    return [found[device_id] for device_id in started.device_ids if device_id in found]
+
+
+async def start(
+    runtime: Runtime,
+    actor: Actor,
+    action: str,
+    target: Target,
+    *,
+    plan: bool = False,
+    unit: str | None = None,
+) -> Started:
+    """Check the action and its target (errors raise here), then start it."""
     actor.require(Role.OPERATOR)
+    _check(action, unit)
+    target.kind()
+    if action in ON_DEVICE:
+        request = device_actions.Ask(action, unit)
+        device_ids, results = await device_actions.start(runtime, actor, request, target, plan)
+        return Started(device_ids, results)
+    if action == ROLLBACK:
+        return _all_at_once(await _roll_back(runtime, actor, target, plan))
+    if action == DRAIN:
+        return _all_at_once(await drain(runtime, actor, target, plan))
+    return _all_at_once(await _cordon(runtime, actor, action, target, plan))
+
+
+def _check(action: str, unit: str | None) -> None:
     if action not in ACTIONS:
         raise InvalidInput(
             f"unknown action {action!r}; actions are {', '.join(ACTIONS)}", field="action"
         )
-    target.kind()
-    if action == ROLLBACK:
-        return await _roll_back(runtime, actor, target, plan)
+    if action == RESTART and not unit:
+        raise InvalidInput(
+            "name the unit to restart, e.g. unit=web (`signalbeam restart DEVICE UNIT`)",
+            field="unit",
+        )
+    if action != RESTART and unit:
+        raise InvalidInput(f"{action} takes no unit; only restart does", field="unit")
+
+
+def _all_at_once(results: Sequence[ActionResult]) -> Started:
+    async def each() -> AsyncIterator[ActionResult]:
+        for result in results:
+            yield result
+
+    return Started([r.device_id for r in results], each())
+
+
+async def _cordon(
+    runtime: Runtime, actor: Actor, action: str, target: Target, plan: bool
+) -> list[ActionResult]:
     async with runtime.unit_of_work(actor) as uow:
         device_ids = await checked_target(uow, target)
         cordoned = await uow.devices.cordoned_among(device_ids)

@@ -31,6 +31,7 @@ from signalbeam.server.repositories.events import EventRepository
 from signalbeam.server.repositories.metrics import insert_samples
 from signalbeam.server.services.bus import EventBus, EventPayload
 from signalbeam.server.services.context import SYSTEM_ACTOR, payload
+from signalbeam.server.workers.reboots import record_boots
 from signalbeam.server.workers.write_gate import WriteGate
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ class SyncRecord:
 
 def snapshot(heartbeat: Heartbeat) -> dict[str, Any]:
     """The latest-metrics summary kept on the device row for lists and detail pages."""
-    data = heartbeat.model_dump(mode="json", exclude_none=True)
+    data = heartbeat.model_dump(mode="json", exclude_none=True, exclude={"boot_id"})
     if heartbeat.disks:
         data["disk_percent"] = max(disk.percent for disk in heartbeat.disks)
     return data
@@ -224,6 +225,7 @@ class Ingestor:
                 latest[pk] for pk in live if previous[pk] in (Presence.NEW, Presence.OFFLINE)
             ]
             published = await _record_online(session, came_online)
+            published += await record_boots(session, [latest[pk] for pk in live])
             await session.commit()
         self.batches += 1
         for tenant_id, event in published:

@@ -68,6 +68,8 @@ def device(row: Device) -> schemas.DevicePublic:
         bundle_version=row.reported_version,
         reported_status=row.reported_status,
         cordoned=row.cordoned_at is not None,
+        boot_id=row.boot_id,
+        rebooting_since=row.reboot_requested_at,
     )
 
 

@@ -106,6 +106,10 @@ class DevicePublic(BaseModel):
     bundle_version: str | None = Field(description="its version")
     reported_status: str | None = Field(description="idle, applying, running, degraded, failed")
     cordoned: bool = Field(default=False, description="new rollouts and assignments skip it")
+    boot_id: str | None = Field(default=None, description="the boot its agent last reported")
+    rebooting_since: datetime | None = Field(
+        default=None, description="a reboot was asked for then; null once a new boot id came"
+    )
 
 
 class DeviceList(BaseModel):
