@@ -44,7 +44,9 @@ async def test_logs_terminal_and_cordon_from_the_device_page(
         await page.get_by_label("Unit").fill("monitor")
         await page.get_by_role("button", name="Show").click()
         output = page.locator("#logs-output")
-        await expect(output).to_contain_text("monitor started")
+        # A device round trip (watch offer, the device's socket, the relay): more than the
+        # 5 s default on a loaded CI machine.
+        await expect(output).to_contain_text("monitor started", timeout=20_000)
         await expect(output.locator(".stderr")).to_contain_text("sensor 3 not answering")
         await expect(page.locator("#logs-status")).to_have_text("End of log.")
         assert device.opened[0]["unit"] == "monitor" and device.opened[0]["tail"] == 200
