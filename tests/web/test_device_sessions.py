@@ -1,7 +1,9 @@
-"""The device page's Logs and Terminal panels and cordon button, in a real chromium."""
+"""The device page's Logs, Terminal and Recent sessions panels and cordon button, in a real
+chromium."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -11,7 +13,7 @@ from websockets.asyncio.client import ClientConnection
 
 from signalbeam.protocol.sessions import STDERR, STDIN, STDOUT, frame, unframe
 from tests.conftest import LiveServer
-from tests.server.session_support import ScriptedDevice, online_device, running
+from tests.server.session_support import ScriptedDevice, attach, online_device, running
 from tests.web.browser import chromium, expect, signed_in, snap
 
 
@@ -75,3 +77,37 @@ async def test_a_refusal_is_shown_in_the_panel(server: LiveServer, api: httpx.As
         await expect(page.locator("#terminal-status")).to_contain_text(
             "Error: remote access is off for this tenant"
         )
+
+
+async def two_screens(opened: dict[str, Any], ws: ClientConnection) -> None:
+    """A shell whose second screen comes 3 s after its first, then exits 0."""
+    await ws.send(frame(STDOUT, b"pi@pi-07:~$ first screen\r\n"))
+    await asyncio.sleep(3)
+    await ws.send(frame(STDOUT, b"second screen\r\n"))
+    await ws.send(json.dumps({"type": "exit", "code": 0}))
+
+
+async def test_a_recorded_terminal_replays_from_the_device_page(
+    server: LiveServer, api: httpx.AsyncClient, screenshots: Path
+) -> None:
+    device = ScriptedDevice(server.url, await online_device(api, "pi-07"), two_screens)
+    await api.put("/api/v1/remote-access", json={"enabled": True})
+    async with running(device):
+        body = {"tty": True, "rows": 24, "cols": 80}
+        created = (await api.post("/api/v1/devices/pi-07:exec", json=body)).json()
+        await attach(server.url, server.admin_token, created)
+    async with chromium() as browser, signed_in(browser, server.url) as page:
+        await page.goto(server.url + "/devices/pi-07")
+        row = page.locator(f'tr[data-session="{created["session"]}"]')
+        await expect(row).to_contain_text("exit 0")
+        await row.get_by_role("button", name="Replay").click()
+        screen, status = page.locator("#replay-terminal"), page.locator("#replay-status")
+        await expect(screen).to_contain_text("first screen")
+        # The second screen is due 2 s later (a 3 s pause, shortened): pausing holds it back.
+        await page.get_by_role("button", name="Pause").click()
+        await expect(status).to_have_text("Paused.")
+        await expect(screen).not_to_contain_text("second screen")
+        await page.get_by_role("button", name="Skip to end").click()
+        await expect(screen).to_contain_text("second screen")
+        await expect(status).to_have_text("Ended.")
+        await snap(page, screenshots, "21-device-session-replay")

@@ -25,6 +25,7 @@ class EventQuery:
     since: datetime | None = None
     before_id: int | None = None
     after_id: int | None = None
+    session: str | None = None  # events that carry this session id in their data
     limit: int = 100
 
 
@@ -59,6 +60,8 @@ class EventRepository(TenantRepository):
             statement = statement.where(Event.device_pk == query.device_pk)
         if query.types:
             statement = statement.where(Event.type.in_(query.types))
+        if query.session is not None:
+            statement = statement.where(Event.data["session"].as_string() == query.session)
         if query.since is not None:
             statement = statement.where(Event.created_at >= query.since)
         if query.before_id is not None:

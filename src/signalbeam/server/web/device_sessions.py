@@ -1,4 +1,5 @@
-"""The device page's Logs and Terminal panels: open a session, then stream it in the browser.
+"""The device page's Logs, Terminal and Recent sessions panels: open a session, stream it in
+the browser, list the device's sessions and replay a recorded terminal.
 
 The browser cannot set an Authorization header on a WebSocket, so the stream here is
 authenticated by the dashboard's session cookie, and only from a page of this same origin
@@ -9,8 +10,8 @@ from __future__ import annotations
 
 from urllib.parse import quote, urlsplit
 
-from fastapi import APIRouter, WebSocket
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Request, Response, WebSocket
+from fastapi.responses import FileResponse, JSONResponse
 
 from signalbeam.domain.durations import parse_duration
 from signalbeam.domain.errors import DomainError, InvalidInput, Unauthenticated
@@ -18,15 +19,40 @@ from signalbeam.protocol.sessions import CLOSE_NOT_FOUND, CLOSE_REFUSED, LOGS, S
 from signalbeam.server.api import problems
 from signalbeam.server.api.deps import RuntimeDep
 from signalbeam.server.runtime import Runtime
-from signalbeam.server.services import remote_sessions
+from signalbeam.server.services import remote_sessions, session_history
 from signalbeam.server.services import users as user_service
 from signalbeam.server.services.context import Actor
 from signalbeam.server.services.remote_sessions import SessionRequest
+from signalbeam.server.services.session_recordings import CAST_TYPE
 from signalbeam.server.web import session as web_session
 from signalbeam.server.web.deps import CurrentUser, PostedForm, WebRoute
+from signalbeam.server.web.devices import device_url
 from signalbeam.server.web.forms import Form
+from signalbeam.server.web.render import render
 
 router = APIRouter(prefix="/devices", route_class=WebRoute)
+
+
+@router.get("/{device_id}/sessions", include_in_schema=False)
+async def recent(
+    request: Request, device_id: str, runtime: RuntimeDep, user: CurrentUser
+) -> Response:
+    """The Recent sessions list (a fragment): who ran what, how it ended, what was recorded."""
+    sessions = await session_history.recent_sessions(runtime, user.actor, device_id)
+    context = {"sessions": sessions, "device_url": device_url(device_id)}
+    return render(request, "device_sessions_list.html", context)
+
+
+@router.get("/{device_id}/sessions/{session_id}/recording", include_in_schema=False)
+async def recording(
+    device_id: str, session_id: str, runtime: RuntimeDep, user: CurrentUser
+) -> Response:
+    """The cast the Replay button plays; operators and admins only, like the API's."""
+    try:
+        path = await session_history.device_recording(runtime, user.actor, device_id, session_id)
+    except DomainError as err:
+        return problems.domain_problem(err)  # read by a script, not shown as a page
+    return FileResponse(path, media_type=CAST_TYPE, headers={"Cache-Control": "no-store"})
 
 
 @router.post("/{device_id}/sessions", include_in_schema=False)

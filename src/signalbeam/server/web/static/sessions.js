@@ -83,6 +83,10 @@
     if (logsSocket) { logsSocket.close(); say(logsStatus, "Stopped."); }
   });
 
+  // Replay of a recorded terminal session (an asciinema v2 cast), operators only.
+  var replay = document.getElementById("replay");
+  if (replay && window.Terminal) { setUpReplay(replay); }
+
   // Terminal
   var openButton = document.getElementById("terminal-open");
   if (!openButton || !window.Terminal) { return; }
@@ -123,4 +127,103 @@
     }).catch(function (err) { say(termStatus, "Error: " + err.message); });
   });
   closeButton.addEventListener("click", function () { if (termSocket) { termSocket.close(); } });
+
+  function setUpReplay(box) {
+    var status = document.getElementById("replay-status");
+    var pauseButton = document.getElementById("replay-pause");
+    var speedSelect = document.getElementById("replay-speed");
+    var holder = document.getElementById("replay-terminal");
+    var current = null;
+    function show(state, text) {
+      box.dataset.state = state;
+      say(status, text);
+      pauseButton.textContent = state === "playing" ? "Pause" : (state === "ended" ? "Play again" : "Play");
+    }
+    document.addEventListener("click", function (event) {
+      var button = event.target.closest("[data-replay]");
+      if (!button) { return; }
+      if (current) { current.stop(); current = null; }
+      box.hidden = false;
+      holder.textContent = "";
+      say(document.getElementById("replay-title"), button.dataset.title);
+      show("loading", "Loading the recording…");
+      fetch(button.dataset.replay, { credentials: "same-origin" }).then(function (response) {
+        if (!response.ok) {
+          return response.json().then(function (problem) { throw new Error(problem.detail || ("HTTP " + response.status)); });
+        }
+        return response.text();
+      }).then(function (text) {
+        var cast = parseCast(text);
+        var term = new window.Terminal({ rows: cast.rows, cols: cast.cols, convertEol: false, disableStdin: true });
+        term.open(holder);
+        current = player(term, cast.frames, show);
+        current.speed(Number(speedSelect.value));
+        current.play();
+      }).catch(function (err) { show("error", "Error: " + err.message); });
+    });
+    pauseButton.addEventListener("click", function () { if (current) { current.toggle(); } });
+    speedSelect.addEventListener("change", function () { if (current) { current.speed(Number(speedSelect.value)); } });
+    document.getElementById("replay-end").addEventListener("click", function () { if (current) { current.end(); } });
+    document.getElementById("replay-close").addEventListener("click", function () {
+      if (current) { current.stop(); current = null; }
+      holder.textContent = "";
+      box.hidden = true;
+    });
+  }
+
+  // A cast: a JSON header line (width, height), then one [seconds, "o", text] line per output.
+  function parseCast(text) {
+    var lines = text.split("\n").filter(function (line) { return line.trim() !== ""; });
+    var header = JSON.parse(lines[0]);
+    var frames = [];
+    for (var i = 1; i < lines.length; i++) {
+      var item = JSON.parse(lines[i]);
+      if (item[1] === "o") { frames.push({ at: Number(item[0]), text: String(item[2]) }); }
+    }
+    return { cols: header.width || 80, rows: header.height || 24, frames: frames };
+  }
+
+  // Plays frames at their recorded times (divided by the speed). A long quiet spell, such as
+  // an operator reading, is cut to maxPause seconds so a replay never sits on a still screen.
+  function player(term, frames, show) {
+    var maxPause = 2;
+    var next = 0, clock = 0, speed = 1, timer = null, state = "paused";
+    function wait() {
+      if (next >= frames.length) { state = "ended"; show("ended", "Ended."); return; }
+      var seconds = Math.min(Math.max(frames[next].at - clock, 0), maxPause) / speed;
+      timer = setTimeout(step, seconds * 1000);
+    }
+    function step() {
+      timer = null;
+      var frame = frames[next++];
+      term.write(frame.text);
+      clock = frame.at;
+      wait();
+    }
+    function halt() { if (timer) { clearTimeout(timer); timer = null; } }
+    function play() {
+      if (state === "ended") { term.reset(); next = 0; clock = 0; }
+      state = "playing";
+      show("playing", "Playing at " + speed + "×.");
+      wait();
+    }
+    return {
+      play: play,
+      toggle: function () {
+        if (state === "playing") { halt(); state = "paused"; show("paused", "Paused."); } else { play(); }
+      },
+      speed: function (value) {
+        speed = value > 0 ? value : 1;
+        if (state === "playing") { halt(); show("playing", "Playing at " + speed + "×."); wait(); }
+      },
+      end: function () {
+        halt();
+        term.write(frames.slice(next).map(function (frame) { return frame.text; }).join(""));
+        next = frames.length;
+        state = "ended";
+        show("ended", "Ended.");
+      },
+      stop: function () { halt(); term.dispose(); }
+    };
+  }
 })();
