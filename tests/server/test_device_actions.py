@@ -206,20 +206,23 @@ async def test_a_refused_reboot_fails_and_a_dropped_one_stays_pending(
     headers = {"Authorization": f"Bearer {credential}"}
     await http.post("/api/device/v1/sync", json={"heartbeat": {"boot_id": BOOT_A}}, headers=headers)
 
-    async def refuse(opened: dict[str, Any], ws: ClientConnection) -> None:
-        detail = "`systemctl reboot` failed (exit 1): Access denied; the device did not reboot"
-        await ws.send(control("error", detail=detail))
+    behaviour = ["refuse"]
 
-    async def vanish(opened: dict[str, Any], ws: ClientConnection) -> None:
-        """Goes down before it can answer, as a fast reboot does."""
+    async def refuse_then_vanish(opened: dict[str, Any], ws: ClientConnection) -> None:
+        """Refuses first; then goes down before it can answer, as a fast reboot does."""
+        if behaviour.pop(0) == "refuse":
+            detail = "`systemctl reboot` failed (exit 1): Access denied; the device did not reboot"
+            await ws.send(control("error", detail=detail))
 
-    async with running(ScriptedDevice(live_server.url, credential, refuse)):
+    # One device throughout: a second one on the same credential would leave the first's
+    # watch held on the server, and an offer handed to that watch waits for it to time out.
+    async with running(ScriptedDevice(live_server.url, credential, refuse_then_vanish)):
         refused = (await http.post("/api/v1/devices/pi-1:reboot")).json()["devices"][0]
-    assert refused["status"] == "failed" and "Access denied" in refused["detail"]
-    assert (await http.get("/api/v1/devices/pi-1")).json()["rebooting_since"] is None
-    async with running(ScriptedDevice(live_server.url, credential, vanish)):
+        assert refused["status"] == "failed" and "Access denied" in refused["detail"], refused
+        assert (await http.get("/api/v1/devices/pi-1")).json()["rebooting_since"] is None
+        behaviour.append("vanish")
         dropped = (await http.post("/api/v1/devices/pi-1:reboot")).json()["devices"][0]
-    assert dropped["status"] == "pending"
+    assert dropped["status"] == "pending", dropped
     assert (await http.get("/api/v1/devices/pi-1")).json()["rebooting_since"] is not None
 
 
