@@ -356,6 +356,9 @@ async def test_device_detail_shows_desired_next_to_reported(
     assert device["reported"] == {
         "status": "failed",
         "reason": REPORTED["reason"],
+        # A pull failure happens before anything runs: no unit's output to show.
+        "failed_unit": None,
+        "failure_log": [],
         "bundle": "warehouse-monitor",
         "version": "1.2.0",
         "digest": REPORTED["digest"],

@@ -65,10 +65,52 @@ def test_native_app_updates_self_heals_and_rolls_back(
         assert "relay@1.2.0 failed: health check failed" in failed["reason"]
         assert "rolled back to relay@1.1.0" in failed["reason"]
         assert answer(port) == "1.1.0"
-        events = [e for e in admin.events("relay-1") if e["type"] == "agent.update_failed"]
-        assert events and "rolled back to relay@1.1.0" in events[-1]["message"]
+        # Beside the reason: what 1.2.0 printed, read before the rollback restarted 1.1.0.
+        assert failed["failed_unit"] == "relay-controller"
+        assert f"relay 1.2.0 listening on {port}" in failed["failure_log"]
+        event = _update_failed(admin, "relay@1.2.0")
+        assert "rolled back to relay@1.1.0" in event["message"]
+        assert event["data"]["failed_unit"] == "relay-controller"
+        assert event["data"]["failure_log"] == failed["failure_log"]
+
+        # 1.3.0 exits while starting: its report carries what it printed before it exited.
+        push(admin, relay("1.3.0", artifacts, port, tmp_path / "no-such-flag"))
+        assign(admin, "relay@1.3.0", devices=["relay-1"])
+        crashed = wait_until(
+            lambda: _failed_on(admin, "relay-1", "relay@1.3.0"), 60, "relay@1.3.0 to fail"
+        )
+        assert "exited with code 3 while starting" in crashed["reason"]
+        lines = crashed["failure_log"]
+        started = lines.index(f"relay 1.3.0 listening on {port}")
+        assert f"relay 1.3.0: {tmp_path / 'no-such-flag'} is gone, giving up" in lines[started:]
+        assert len(lines) <= 50
+        assert _update_failed(admin, "relay@1.3.0")["data"]["failure_log"] == lines
+        assert answer(port) == "1.1.0"
     finally:
         assert agent.alive(), agent.log()
+
+
+def _failed_on(admin: Admin, device_id: str, ref: str) -> dict[str, Any] | None:
+    now = reported(admin, device_id)
+    return now if now.get("status") == "failed" and ref in (now.get("reason") or "") else None
+
+
+def _update_failed(admin: Admin, ref: str) -> dict[str, Any]:
+    """The `agent.update_failed` event about `ref`, once the agent's outbox delivered it."""
+
+    def find() -> dict[str, Any] | None:
+        events = admin.events("relay-1")
+        return next(
+            (
+                e
+                for e in reversed(events)
+                if e["type"] == "agent.update_failed" and ref in e["message"]
+            ),
+            None,
+        )
+
+    found: dict[str, Any] = wait_until(find, 30, f"the agent.update_failed event of {ref}")
+    return found
 
 
 def test_tampered_artifact_never_runs(
@@ -88,6 +130,8 @@ def test_tampered_artifact_never_runs(
     assign(admin, "relay@2.0.0", devices=["relay-2"])
     failed = wait_reported(admin, "relay-2", "failed", "1.0.0")
     assert "artifact sha256 mismatch" in failed["reason"]
+    # Nothing of 2.0.0 ever ran, so there is no output to show.
+    assert (failed["failed_unit"], failed["failure_log"]) == (None, [])
     assert answer(port) == "1.0.0"
     assert not any("evil" in str(item) for item in failed["items"])
 

@@ -23,6 +23,7 @@ from tests.engine import Engine, engine
 __all__ = ["engine"]
 
 DEVICES = ("gate-1", "gate-2")
+SERVE = "exec httpd -f -p 8080 -h /www"
 HEALTH = ["wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/health"]
 
 
@@ -35,7 +36,8 @@ def site(version: str, image: str, *, health: list[str] = HEALTH) -> dict[str, A
             {
                 "name": "web",
                 "image": image,
-                "command": ["httpd", "-f", "-p", "8080", "-h", "/www"],
+                # One line of output, so a failed update has something of its own to show.
+                "command": ["sh", "-c", f"echo site {version} serving /www; {SERVE}"],
                 "env": {"SITE_VERSION": version},
                 "health": {"exec": health, "timeout": "6s", "interval": "300ms"},
             }
@@ -102,6 +104,11 @@ def test_a_group_updates_and_rolls_back_a_broken_version_on_its_own(
         assert "site@1.2.0 failed: health check failed: web" in failed["reason"]
         assert "/not-there" in failed["reason"]
         assert "rolled back to site@1.1.0" in failed["reason"]
+        # What the 1.2.0 container wrote, read before the rollback removed it.
+        assert (failed["failed_unit"], failed["failure_log"]) == (
+            "web",
+            ["site 1.2.0 serving /www"],
+        )
         assert running_bundle(engine, device_id) == [("site@1.1.0", "running")]
         detail = admin.device(device_id)
         assert detail["desired"]["version"] == "1.2.0"  # the server still wants it

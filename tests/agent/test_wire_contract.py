@@ -119,7 +119,11 @@ def test_same_fields_required_fields_and_defaults(
             continue
         default = field.default_factory() if field.default is msgspec.NODEFAULT else field.default
         expected = to_jsonable_python(info.get_default(call_default_factory=True))
-        assert msgspec.to_builtins(default) == expected, name
+        if isinstance(default, msgspec.Struct):
+            # A struct that leaves out its defaults encodes as less; compare what it means.
+            assert default == wire.convert(expected, type(default)), name
+        else:
+            assert msgspec.to_builtins(default) == expected, name
 
 
 @pairs

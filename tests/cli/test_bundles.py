@@ -131,6 +131,13 @@ def _assign(cli: Cli, server: LiveServer, token_line: str) -> str:
     return credential
 
 
+FAILURE_LOG = [
+    "monitor 1.2.0 starting",
+    "[red]not markup[/red] GET /health 503",
+    "\x1b[31msensor bus timeout\x1b[0m",
+]
+
+
 def _report(server: LiveServer, credential: str) -> None:
     reported: dict[str, Any] = {
         "generation": 2,
@@ -139,6 +146,8 @@ def _report(server: LiveServer, credential: str) -> None:
         "bundle": "warehouse-monitor",
         "version": "1.2.0",
         "digest": "sha256:" + "cd" * 32,
+        "failed_unit": "monitor",
+        "failure_log": FAILURE_LOG,
         "items": [
             {
                 "kind": "container",
@@ -165,6 +174,14 @@ def _check_device(cli: Cli) -> None:
     assert re.search(r"bundle\s+warehouse-monitor@1\.3\.0", desired), text
     assert re.search(r"generation\s+2", desired), text
     assert re.search(r"status\s+failed: health check failed: http://127\.0\.0\.1:8080", reported)
+    # Under the reason: the failing unit's last lines, as text (no markup, no escapes).
+    log = reported[reported.index("Last 3 lines of monitor:") :]
+    assert [line.strip() for line in log.splitlines()[1:4]] == [
+        "monitor 1.2.0 starting",
+        "[red]not markup[/red] GET /health 503",
+        "sensor bus timeout",
+    ], text
+    assert "\x1b" not in text
     assert re.search(r"bundle\s+warehouse-monitor@1\.2\.0 \(sha256:cdcdcdcdcdcd…\)", reported)
     assert re.search(
         r"monitor\s+container\s+restarting\s+4\s+exited with code 137 \(out of memory\)", reported

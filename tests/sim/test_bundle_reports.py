@@ -9,7 +9,14 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from signalbeam.sim.device import FAILURE_REASONS, Behaviour, VirtualDevice
+from signalbeam.protocol.device_v1 import ReportedState
+from signalbeam.sim.device import (
+    FAILURE_LOGS,
+    FAILURE_REASONS,
+    Behaviour,
+    VirtualDevice,
+    failure_evidence,
+)
 from signalbeam.sim.stats import FleetStats
 from tests.helpers import enroll, enrollment_token
 from tests.sim.support import eventually
@@ -80,3 +87,18 @@ async def test_virtual_device_reports_running_bundle_then_keeps_it_when_an_updat
     assert failed["status"] == "failed" and failed["reason"] in FAILURE_REASONS
     assert (failed["bundle"], failed["version"]) == ("warehouse-monitor", "1.2.0")
     assert failed["digest"] == running["digest"]
+    # A failure a unit caused carries the lines it "wrote"; the others carry none.
+    assert bool(failed["failure_log"]) == (failed["reason"] in FAILURE_LOGS)
+
+
+def test_simulated_unit_failures_carry_a_few_log_lines_a_server_accepts() -> None:
+    spec = {"kind": "bundle", "bundle": BUNDLE}
+    evidence = {reason: failure_evidence(reason, spec) for reason in FAILURE_REASONS}
+    with_lines = {r: e for r, e in evidence.items() if e}
+    assert len(with_lines) == 2, "the health check failure and the out-of-memory exit"
+    health = next(e for r, e in with_lines.items() if r.startswith("health check failed"))
+    assert health["failed_unit"] == "monitor", "the first unit of the bundle being applied"
+    for reason, found in with_lines.items():
+        assert 3 <= len(found["failure_log"]) <= 50
+        report = {"generation": 2, "status": "failed", "reason": reason, **found}
+        assert ReportedState.model_validate(report).failure_log == found["failure_log"]

@@ -25,12 +25,14 @@ class Good:
 
 @dataclass(frozen=True)
 class Failure:
-    """The desired generation that could not be applied, and why."""
+    """The desired generation that could not be applied, why, and the failing unit's output."""
 
     generation: int
     digest: str
     reason: str
     retryable: bool = False
+    unit: str | None = None
+    output: tuple[str, ...] = ()
 
 
 class BundleMemory:
@@ -51,7 +53,7 @@ class BundleMemory:
                 self.last_good = Good(parse_bundle(good["bundle"]), str(good["digest"]))
             failure = data.get("failure")
             if failure is not None:
-                self.failure = Failure(**failure)
+                self.failure = Failure(**{**failure, "output": tuple(failure.get("output", ()))})
         except (InvalidInput, KeyError, TypeError) as err:
             log.warning("ignoring damaged %s (%s); it will be rewritten", self.path, err)
 

@@ -3,8 +3,8 @@
 Each new desired generation is planned (`domain.reconcile.plan`) against what the drivers
 observe, carried out, and gated on every unit's health check. When the new version does
 not become healthy the device goes back to its last good version and reports `failed` with
-the reason. Between generations, `report()` observes the units so a crash loop after a
-successful update shows up as `degraded`.
+the reason and the last lines the failing unit wrote. Between generations, `report()`
+observes the units so a crash loop after a successful update shows up as `degraded`.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import msgspec
 
 from signalbeam.agent.bundle_state import BundleMemory, Failure
 from signalbeam.agent.config import AgentSettings
+from signalbeam.agent.failure_log import UnitFailed, last_lines
 from signalbeam.agent.health import HealthGate
 from signalbeam.agent.identity import Identity
 from signalbeam.agent.spec import (
@@ -191,8 +192,11 @@ class BundleReconciler:
         unit = units[action.name]
         if action.step is Step.PREPARE:
             await driver.prepare(unit)
-        else:
+            return
+        try:
             await driver.start(unit, unit_fingerprint(unit), ref)
+        except UnitError as err:
+            raise UnitFailed(unit, err) from err
 
     async def _gate(self, units: list[UnitSpec]) -> None:
         gates = [
@@ -200,7 +204,9 @@ class BundleReconciler:
             for unit in units
         ]
         results = await asyncio.gather(*(gate.wait() for gate in gates), return_exceptions=True)
-        for result in results:
+        for unit, result in zip(units, results, strict=True):
+            if isinstance(result, UnitError):
+                raise UnitFailed(unit, result) from result
             if isinstance(result, BaseException):
                 raise result
 
@@ -215,6 +221,9 @@ class BundleReconciler:
     async def _roll_back(self, desired: Desired, err: UnitError) -> None:
         bundle = desired.bundle
         reason = f"{bundle.ref} failed: {err.reason}"
+        # Read the failing unit's output now: going back replaces or stops the unit.
+        unit = err.unit if isinstance(err, UnitFailed) else None
+        output = await last_lines(self.drivers.of(unit.kind), unit.name) if unit else []
         good = self.memory.last_good
         if good is not None and good.digest != desired.digest:
             log.warning("%s; rolling back to %s", reason, good.bundle.ref)
@@ -229,7 +238,15 @@ class BundleReconciler:
             await self._stop_all(bundle)
             reason += "; no earlier version to roll back to, so its units were stopped"
         log.error("%s", reason)
-        self.memory.failed(Failure(self.generation, desired.digest, reason, err.transient))
+        failure = Failure(
+            self.generation,
+            desired.digest,
+            reason,
+            err.transient,
+            unit=unit.name if unit else None,
+            output=tuple(output),
+        )
+        self.memory.failed(failure)
 
     async def _stop_all(self, bundle: BundleSpec) -> None:
         for unit in bundle.units:
@@ -273,6 +290,8 @@ class BundleReconciler:
                 status=ApplyStatus.FAILED.value,
                 reason=failure.reason,
                 retryable=failure.retryable,
+                failed_unit=failure.unit,
+                failure_log=list(failure.output),
             )
         if running is None:
             return state

@@ -89,6 +89,15 @@ def problem_detail(status: int, body: bytes) -> str:
     return f"HTTP {status} without a problem detail ({len(body)} bytes)"
 
 
+def without_failure_log(request: SyncRequest) -> SyncRequest:
+    """`request` minus the failing unit and its lines, for a server that predates them."""
+    reported = request.reported
+    if reported.failed_unit is None and not reported.failure_log:
+        return request
+    plain = msgspec.structs.replace(reported, failed_unit=None, failure_log=[])
+    return msgspec.structs.replace(request, reported=plain)
+
+
 def _shape_error(what: str, err: msgspec.DecodeError) -> BadResponse:
     if not isinstance(err, msgspec.ValidationError):
         return BadResponse(f"{what}: the answer is not JSON")
@@ -149,6 +158,7 @@ class DeviceClient:
         self._credential = credential
         self._request_seconds = request_seconds
         self._max_bytes = max_response_bytes
+        self._plain_reports = False
         self._http = httpx.AsyncClient(
             base_url=self.server,
             headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
@@ -168,7 +178,19 @@ class DeviceClient:
 
     async def sync(self, request: SyncRequest) -> SyncResponse:
         """Heartbeat, facts and reported state out; desired state and hints back."""
-        return await self._call("POST", "/api/device/v1/sync", SyncResponse, body=request)
+        if self._plain_reports:
+            request = without_failure_log(request)
+        try:
+            return await self._call("POST", "/api/device/v1/sync", SyncResponse, body=request)
+        except Rejected as err:
+            plain = without_failure_log(request)
+            if err.status != 422 or plain is request:
+                raise
+        # A server older than failure logs refuses fields it does not know. It still gets
+        # the reason; once it takes the report without them, they are left out from now on.
+        answer = await self._call("POST", "/api/device/v1/sync", SyncResponse, body=plain)
+        self._plain_reports = True
+        return answer
 
     async def telemetry(self, batch: TelemetryBatch) -> TelemetryAck:
         """Deliver queued samples and events; the ack says what may be deleted."""

@@ -456,11 +456,10 @@ def outcome_event(
         "version": after.version,
     }
     if after.status == "failed":
-        return (
-            "agent.update_failed",
-            f"update failed: {after.reason}",
-            {**data, "reason": after.reason},
-        )
+        failed: dict[str, Any] = {"reason": after.reason}
+        if after.failed_unit is not None:
+            failed |= {"failed_unit": after.failed_unit, "failure_log": after.failure_log}
+        return "agent.update_failed", f"update failed: {after.reason}", {**data, **failed}
     if after.status == "running" and before.status != "running":
         if before.status == "degraded":
             return "agent.recovered", f"{running} is healthy again", data

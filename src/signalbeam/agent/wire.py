@@ -123,8 +123,17 @@ class ReportedItem(msgspec.Struct, kw_only=True):
     last_error: Annotated[str, text(2000)] | None = None
 
 
-class ReportedState(Sent, kw_only=True):
-    """What the agent says is actually running (see `protocol.device_v1.ReportedState`)."""
+FAILURE_LOG_LINES = 50
+FAILURE_LOG_LINE_CHARS = 320
+
+
+class ReportedState(Sent, kw_only=True, omit_defaults=True):
+    """What the agent says is actually running (see `protocol.device_v1.ReportedState`).
+
+    Fields at their defaults are left out of what is sent: a server that predates
+    `failed_unit` and `failure_log` refuses fields it does not know, and a report without a
+    failure log then reads to it exactly as before.
+    """
 
     generation: Annotated[int, Meta(ge=0)] = 0
     status: Annotated[str, text(32)] = "idle"
@@ -134,6 +143,10 @@ class ReportedState(Sent, kw_only=True):
     digest: Annotated[str, text(200)] | None = None
     retryable: bool = False
     items: Annotated[list[ReportedItem], Meta(max_length=256)] = []
+    failed_unit: Annotated[str, text(128)] | None = None
+    failure_log: Annotated[
+        list[Annotated[str, text(FAILURE_LOG_LINE_CHARS)]], Meta(max_length=FAILURE_LOG_LINES)
+    ] = []
 
 
 class SyncRequest(Sent, kw_only=True):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from typing import Any
 
 from rich.console import Group, RenderableType
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
@@ -30,6 +32,8 @@ DEVICE_COLUMNS = [
 ]
 ITEM_COLUMNS = ["NAME", "KIND", "STATE", "RESTARTS", "LAST ERROR"]
 EVENT_COLUMNS = ["TIME", "TYPE", "DEVICE", "ACTOR", "MESSAGE"]
+# Colour and cursor sequences a unit wrote to its output (ESC [ ... letter).
+TERMINAL_SEQUENCE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
 METRIC_NAMES = {
     "cpu_percent": "cpu",
     "memory_percent": "memory",
@@ -202,9 +206,31 @@ def state_sections(device: dict[str, Any]) -> list[RenderableType]:
         Text(),
         details(_reported(reported), title="Reported"),
     ]
+    parts += failure_log(reported)
     if reported["items"]:
         parts += [item_table(reported["items"])]
     return [*parts, Text()]
+
+
+def failure_log(reported: dict[str, Any]) -> list[RenderableType]:
+    """The last lines the unit that failed the update wrote, when the report carries them."""
+    lines = reported.get("failure_log") or []
+    if reported.get("status") != "failed" or not lines:
+        return []
+    unit = reported.get("failed_unit") or "the failed unit"
+    title = Text(f"Last {len(lines)} line{_s(lines)} of {unit}:", style="dim")
+    shown = Text("\n".join(_inert(line) for line in lines))
+    return [title, Padding(shown, (0, 0, 0, 2))]
+
+
+def _s(items: Sequence[object]) -> str:
+    return "" if len(items) == 1 else "s"
+
+
+def _inert(line: str) -> str:
+    """A line a device sent, unable to move the cursor or recolour the operator's terminal."""
+    line = TERMINAL_SEQUENCE.sub("", line)
+    return "".join(c if c.isprintable() or c == "\t" else "\ufffd" for c in line)
 
 
 def device_detail(device: dict[str, Any]) -> RenderableType:

@@ -11,6 +11,10 @@ DeviceIdStr = Annotated[
     str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
 ]
 Percent = Annotated[float, Field(ge=0, le=100)]
+# A failed update's report carries at most this much of the failing unit's output
+# (50 lines of 320 characters: under 16 KiB, so a report stays small).
+FAILURE_LOG_LINES = 50
+FAILURE_LOG_LINE_CHARS = 320
 
 
 class WireModel(BaseModel):
@@ -115,6 +119,13 @@ class ReportedState(WireModel):
     digest: str | None = Field(default=None, max_length=200)
     retryable: bool = Field(default=False, description="the failure may pass if tried again")
     items: list[ReportedItem] = Field(default=[], max_length=256)
+    # With a `failed` status caused by one unit (its health check failed, it exited while
+    # starting): that unit's name and the last lines it wrote, taken before the rollback
+    # removed it, so the first look at a failure needs no `signalbeam logs`.
+    failed_unit: str | None = Field(default=None, max_length=128)
+    failure_log: list[Annotated[str, Field(max_length=FAILURE_LOG_LINE_CHARS)]] = Field(
+        default=[], max_length=FAILURE_LOG_LINES
+    )
 
 
 class SyncRequest(WireModel):

@@ -39,6 +39,28 @@ FAILURE_REASONS = (
     "not enough disk space on /data: 120 MB free, bundle needs 480 MB",
     "signature verification failed: manifest not signed by a pinned key",
 )
+# What the unit "wrote" before the failures a unit causes (the others fail before anything
+# runs), so a demo shows the lines a real agent reports beside the reason.
+FAILURE_LOGS: dict[str, tuple[str | None, tuple[str, ...]]] = {
+    FAILURE_REASONS[1]: (
+        None,  # the first unit of the bundle being applied
+        (
+            "INFO  starting (config /etc/monitor/config.toml)",
+            "INFO  listening on 0.0.0.0:8080",
+            "WARN  sensor bus /dev/ttyUSB0: no such device; retrying in 5s",
+            "WARN  sensor bus /dev/ttyUSB0: no such device; retrying in 5s",
+            "ERROR GET /health -> 503: 0 of 4 sensors answering",
+        ),
+    ),
+    FAILURE_REASONS[3]: (
+        "warehouse-monitor",
+        (
+            "INFO  starting (config /etc/monitor/config.toml)",
+            "INFO  loading the door model (412 MB)",
+            "Killed",
+        ),
+    ),
+}
 PLATFORMS = (
     ("Debian GNU/Linux 12 (bookworm)", "6.1.0-18-arm64", "aarch64"),
     ("Raspberry Pi OS (bookworm)", "6.6.31+rpt-rpi-v8", "aarch64"),
@@ -97,6 +119,19 @@ def problem_detail(response: httpx.Response) -> str:
     except (orjson.JSONDecodeError, AttributeError):
         detail = None
     return f"HTTP {response.status_code}: {detail}" if detail else f"HTTP {response.status_code}"
+
+
+def failure_evidence(reason: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """`failed_unit` and `failure_log` for a simulated failure a unit caused, else nothing."""
+    if reason not in FAILURE_LOGS:
+        return {}
+    unit, lines = FAILURE_LOGS[reason]
+    bundle = spec.get("bundle") if spec.get("kind") == "bundle" else None
+    units = (
+        [*bundle.get("containers", []), *bundle.get("apps", [])] if isinstance(bundle, dict) else []
+    )
+    first = str(units[0].get("name")) if units and isinstance(units[0], dict) else "monitor"
+    return {"failed_unit": unit or first, "failure_log": list(lines)}
 
 
 def running_state(spec: dict[str, Any], since: datetime) -> dict[str, Any]:
@@ -312,6 +347,7 @@ class VirtualDevice:
                 "generation": generation,
                 "status": "failed",
                 "reason": reason,
+                **failure_evidence(reason, self._desired_spec),
                 **self._running,
             }
             self._stats.applies_failed += 1

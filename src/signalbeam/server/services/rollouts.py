@@ -6,8 +6,8 @@ checks that only one active rollout holds a device, and stores what it decided.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +22,7 @@ from signalbeam.server.runtime import Runtime
 from signalbeam.server.services.bundles import LATEST, Target, newest_first
 from signalbeam.server.services.context import Actor, UnitOfWork
 from signalbeam.server.services.desired import announce_desired
+from signalbeam.server.services.failure_logs import FailureLog, of_rollout
 from signalbeam.server.services.rollout_outcomes import apply_outcome
 from signalbeam.server.services.rollout_targets import (
     checked_target,
@@ -59,10 +60,15 @@ class PlannedRollout:
 
 @dataclass(frozen=True)
 class RolloutView:
-    """A stored rollout and its decoded state, for show and list."""
+    """A stored rollout and its decoded state, for show and list.
+
+    `failure_logs` (only from `show`) holds the failing unit's last lines of the first
+    failed devices, by device id.
+    """
 
     row: Rollout
     state: RolloutState
+    failure_logs: Mapping[str, FailureLog] = field(default_factory=dict)
 
 
 async def _version(uow: UnitOfWork, name: str, version: str) -> BundleVersion:
@@ -168,7 +174,9 @@ async def show(runtime: Runtime, actor: Actor, rollout_id: int) -> RolloutView:
     """One rollout with every device it has taken into a wave."""
     async with runtime.unit_of_work(actor) as uow:
         row = await _rollout(uow, rollout_id)
-    return RolloutView(row, RolloutState.from_dict(row.state))
+        state = RolloutState.from_dict(row.state)
+        logs = await of_rollout(uow, row, state)
+    return RolloutView(row, state, logs)
 
 
 async def control(runtime: Runtime, actor: Actor, rollout_id: int, action: Control) -> RolloutView:

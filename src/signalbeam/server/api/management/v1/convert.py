@@ -84,6 +84,8 @@ def reported(row: Device) -> schemas.ReportedPublic:
     return schemas.ReportedPublic(
         status=row.reported_status,
         reason=state.get("reason"),
+        failed_unit=state.get("failed_unit"),
+        failure_log=state.get("failure_log") or [],
         bundle=row.reported_bundle,
         version=row.reported_version,
         digest=state.get("digest"),

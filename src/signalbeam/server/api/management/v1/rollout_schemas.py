@@ -16,6 +16,7 @@ from signalbeam.domain.rollouts import (
     failures,
 )
 from signalbeam.server.api.management.v1.schemas import Body
+from signalbeam.server.services.failure_logs import FailureLog
 from signalbeam.server.services.rollouts import PlannedRollout, RolloutView
 
 DURATION = "a duration such as 90s, 10m or 1h"
@@ -73,6 +74,12 @@ class RolloutDevicePublic(BaseModel):
     since: datetime
     previous_bundle: str | None
     previous_version: str | None
+    failed_unit: str | None = Field(
+        default=None, description="when the agent failed the update: the unit that failed it"
+    )
+    failure_log: list[str] = Field(
+        default=[], description="that unit's last lines (first 10 failed devices only)"
+    )
 
 
 class FailedDevice(BaseModel):
@@ -157,7 +164,7 @@ def _wave(state: RolloutState, index: int) -> RolloutWave:
     )
 
 
-def _device(device: DeviceRollout) -> RolloutDevicePublic:
+def _device(device: DeviceRollout, logged: FailureLog | None = None) -> RolloutDevicePublic:
     return RolloutDevicePublic(
         device_id=device.device_id,
         wave=device.wave + 1,
@@ -168,6 +175,8 @@ def _device(device: DeviceRollout) -> RolloutDevicePublic:
         since=device.since,
         previous_bundle=device.previous_bundle,
         previous_version=device.previous_version,
+        failed_unit=logged.unit if logged else None,
+        failure_log=logged.lines if logged else [],
     )
 
 
@@ -177,7 +186,7 @@ def rollout_detail(view: RolloutView) -> RolloutDetail:
         **rollout(view).model_dump(),
         waves=[_wave(state, index) for index in range(state.last_wave + 1)],
         failures=[FailedDevice(device_id=d, reason=r) for d, r in failures(state)],
-        devices=[_device(device) for device in state.devices],
+        devices=[_device(d, view.failure_logs.get(d.device_id)) for d in state.devices],
     )
 
 

@@ -158,6 +158,12 @@ class ReportedItemPublic(BaseModel):
 class ReportedPublic(BaseModel):
     status: str | None = Field(description="null until the device first reports")
     reason: str | None
+    failed_unit: str | None = Field(
+        default=None, description="with a failed update: the container or app that failed it"
+    )
+    failure_log: list[str] = Field(
+        default=[], description="the last lines (up to 50) the failed unit wrote, oldest first"
+    )
     bundle: str | None = Field(description="what runs now (the last good version after a rollback)")
     version: str | None
     digest: str | None
