@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from signalbeam.protocol.device_v1 import Heartbeat, ReportedState
 from signalbeam.server.db.models import Device, MetricSample
 from signalbeam.server.runtime import Runtime
-from signalbeam.server.workers.ingest import SyncRecord
+from signalbeam.server.workers.ingest import SyncRecord, new_samples
 from signalbeam.server.workers.presence import sweep
 from tests.conftest import start_server, stop_server
 from tests.helpers import enroll, enrollment_token, new_device, sync
@@ -140,3 +140,25 @@ async def test_batches_holding_the_same_device_record_it_online_once(
         "device.online",
     ]
     assert datetime.fromisoformat(device["last_seen_at"]) == second.seen_at
+
+
+async def test_a_sample_seen_before_by_seq_is_not_stored_again() -> None:
+    def record(pk: int, seq: int | None, queued: bool = False) -> SyncRecord:
+        return SyncRecord(
+            device_pk=pk,
+            tenant_id=1,
+            device_id=f"d{pk}",
+            seen_at=datetime.now(UTC),
+            heartbeat=Heartbeat(),
+            reported=ReportedState(),
+            heartbeat_seq=seq,
+            heartbeat_queued=queued,
+        )
+
+    marks = {1: 10, 2: 0, 3: 5}
+    batch = [record(1, 10), record(1, 11), record(1, 11), record(2, None), record(3, 9, True)]
+    fresh = new_samples(batch, marks)
+    # Seq 10 was stored through /telemetry, the second 11 is the first again; no seq (an older
+    # agent) is always stored; a queued heartbeat comes through /telemetry, not here.
+    assert [(r.device_pk, r.heartbeat_seq) for r in fresh] == [(1, 11), (2, None)]
+    assert marks == {1: 11, 2: 0, 3: 5}

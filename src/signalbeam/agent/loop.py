@@ -19,7 +19,7 @@ from signalbeam.agent.clock import ClockWatch, steady
 from signalbeam.agent.collectors import Collector
 from signalbeam.agent.config import AgentSettings
 from signalbeam.agent.identity import Identity
-from signalbeam.agent.outbox import OUTBOX_FILE, Outbox
+from signalbeam.agent.outbox import OUTBOX_FILE, Outbox, QueuedAhead
 from signalbeam.agent.reconciler import NullReconciler, Reconciler
 from signalbeam.agent.session_logs import LogSources
 from signalbeam.agent.session_runner import SessionRunner
@@ -246,36 +246,58 @@ class Agent:
     async def _sync(self, heartbeat: Heartbeat) -> None:
         facts = await self.collector.facts()
         await self.applier.refresh()
+        ahead = await self._queue_ahead(heartbeat)
         request = SyncRequest(
             heartbeat=heartbeat,
             facts=None if facts == self._facts_sent else facts,
             reported=self.reported,
             known_generation=self.known_generation(),
+            heartbeat_seq=ahead.seq if ahead else None,
+            heartbeat_queued=ahead.backlog if ahead else False,
         )
         self.status.last_attempt_at = now()
+        # Queued ahead, the sample is in the outbox whatever happens to this sync.
+        unsent = None if ahead else heartbeat
         try:
             response = await self.client.sync(request)
         except ServerUnavailable as err:
-            await self._failed(err.detail, err.retry_after, heartbeat, unreachable=err.unreachable)
+            await self._failed(err.detail, err.retry_after, unsent, unreachable=err.unreachable)
             return
         except Rejected as err:
             if err.permanent:
                 await self._give_up(err)
                 return
-            await self._failed(err.detail, None, heartbeat)
+            await self._failed(err.detail, None, unsent)
             return
         self._facts_sent = facts
+        self.status.heartbeat_seq = response.hints.heartbeat_seq
+        await self._sent_ahead(ahead)
         await self._succeeded(response)
         await self._apply(response)
         # Only now does the agent hold the generation this sync brought; the watch resumes.
         self.watcher.sync_done(online=True)
         await self._flush()
 
+    async def _queue_ahead(self, heartbeat: Heartbeat) -> QueuedAhead | None:
+        if not self.status.heartbeat_seq:
+            return None  # a server that does not deduplicate by seq: send it the old way
+        return await asyncio.to_thread(self.outbox.add_sample_ahead, heartbeat)
+
+    async def _sent_ahead(self, ahead: QueuedAhead | None) -> None:
+        """The sync was answered: the server stored the sample, or takes it from the outbox."""
+        if ahead is None:
+            self.status.samples_synced += 1
+        elif ahead.backlog:
+            self.status.samples_queued += 1
+        else:
+            await asyncio.to_thread(self.outbox.remove_sample, ahead.seq)
+            self.status.samples_synced += 1
+
     async def _failed(
         self,
         detail: str,
         retry_after: float | None,
-        heartbeat: Heartbeat,
+        heartbeat: Heartbeat | None,
         *,
         unreachable: bool = False,
     ) -> None:
@@ -288,7 +310,10 @@ class Agent:
                 "sync failed: %s; retrying in %.1f s, samples are queued meanwhile", detail, delay
             )
         self._last_problem = detail
-        await self._queue(heartbeat)
+        if heartbeat is not None:
+            await self._queue(heartbeat)
+        else:
+            self.status.samples_queued += 1  # it was queued ahead of the sync
         self.watcher.sync_done(online=False)
         if self._online or self._offline_since is None:
             self._online, self._offline_since = False, steady()
@@ -308,7 +333,6 @@ class Agent:
         self._retry_at = 0.0
         status = self.status
         status.last_sync_at, status.last_error, status.stop_reason = now(), None, None
-        status.samples_synced += 1
         self._use_interval(response.hints.sync_interval_seconds)
         self._check_skew(response.server_time)
 

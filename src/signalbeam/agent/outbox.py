@@ -50,6 +50,14 @@ class OutboxCounts:
     dropped_samples: int
 
 
+@dataclass(frozen=True)
+class QueuedAhead:
+    """A sample queued before its sync: its seq, and whether older samples still wait."""
+
+    seq: int
+    backlog: bool
+
+
 class Outbox:
     """Samples (bounded: the oldest go first, counted) and events (never dropped) in SQLite.
 
@@ -81,6 +89,28 @@ class Outbox:
         if not ok:
             self._unsaved_drops += 1
         return bool(ok)
+
+    def add_sample_ahead(self, heartbeat: Heartbeat) -> QueuedAhead | None:
+        """Queue a sample before it is sent in a sync: its seq, and whether older ones wait.
+
+        Written first so the sample has an identity that outlives a lost answer or a crash:
+        the server stores it once, by seq, whichever way it arrives. None if the disk refused.
+        """
+        body = _sample_body(heartbeat)
+        queued: QueuedAhead | None = None
+        with self._lock, self._writing("sample") as ok:
+            seq = self._db.execute("INSERT INTO samples (body) VALUES (?)", (body,)).lastrowid
+            self._trim()
+            older = self._db.execute("SELECT 1 FROM samples WHERE seq < ? LIMIT 1", (seq,))
+            if seq is not None:
+                queued = QueuedAhead(seq, backlog=older.fetchone() is not None)
+        # Not written (a full disk): the caller sends the sample the old way, without a seq.
+        return queued if ok else None
+
+    def remove_sample(self, seq: int) -> None:
+        """Forget a sample the server has stored (it came in a sync that was answered)."""
+        with self._lock, self._db:
+            self._db.execute("DELETE FROM samples WHERE seq = ?", (seq,))
 
     def add_event(
         self, type_: str, message: str, data: dict[str, Any], occurred_at: datetime

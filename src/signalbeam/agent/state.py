@@ -41,6 +41,9 @@ class AgentStatus(msgspec.Struct, kw_only=True):
     samples_taken: int = 0
     samples_synced: int = 0
     samples_queued: int = 0
+    # The server said it deduplicates sync heartbeats by seq; kept, so the first sync after a
+    # restart already uses it.
+    heartbeat_seq: bool = False
 
 
 def _load(path: Path, kind: type[T]) -> T | None:

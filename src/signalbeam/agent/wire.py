@@ -57,14 +57,15 @@ class Facts(Sent, kw_only=True):
     timezone: Annotated[str, text(64)] | None = None
 
 
-class EnrollRequest(Sent, kw_only=True):
-    """A device asking to join a tenant with an enrollment token."""
+class EnrollRequest(Sent, kw_only=True, omit_defaults=True):
+    """A device asking to join a tenant with an enrollment token (defaults left out)."""
 
     token: Annotated[str, text(512, 1)]
     device_id: DeviceIdStr
     name: Annotated[str, text(200)] | None = None
     facts: Facts = field(default_factory=Facts)
     labels: Annotated[dict[str, str], Meta(max_length=64)] = {}
+    enrollment_id: Annotated[str, text(64, 16)] | None = None
 
 
 class EnrollResponse(Received, kw_only=True):
@@ -149,13 +150,19 @@ class ReportedState(Sent, kw_only=True, omit_defaults=True):
     ] = []
 
 
-class SyncRequest(Sent, kw_only=True):
-    """Heartbeat, facts and reported state in one request."""
+class SyncRequest(Sent, kw_only=True, omit_defaults=True):
+    """Heartbeat, facts and reported state in one request.
+
+    Fields at their defaults are left out, so a server older than `heartbeat_seq` still
+    takes a request that does not use it.
+    """
 
     heartbeat: Heartbeat = field(default_factory=Heartbeat)
     facts: Facts | None = None
     reported: ReportedState = field(default_factory=ReportedState)
     known_generation: Annotated[int, Meta(ge=-1)] = -1
+    heartbeat_seq: Annotated[int, Meta(ge=1)] | None = None
+    heartbeat_queued: bool = False
 
 
 class DesiredState(Received, kw_only=True):
@@ -169,6 +176,7 @@ class ServerHints(Received, kw_only=True):
     """How the server would like the agent to behave."""
 
     sync_interval_seconds: float
+    heartbeat_seq: bool = False
 
 
 class SyncResponse(Received, kw_only=True):

@@ -43,6 +43,9 @@ class EnrollRequest(WireModel):
     name: str | None = Field(default=None, max_length=200)
     facts: Facts = Facts()
     labels: dict[str, str] = Field(default={}, max_length=64)
+    # Chosen by the agent and kept until it has its identity: sending the same one again (the
+    # answer was lost) is the same enrollment, not a second use of the token.
+    enrollment_id: str | None = Field(default=None, min_length=16, max_length=64)
 
 
 class EnrollResponse(WireModel):
@@ -135,6 +138,14 @@ class SyncRequest(WireModel):
     facts: Facts | None = None
     reported: ReportedState = ReportedState()
     known_generation: int = Field(default=-1, ge=-1)
+    # The heartbeat's outbox sequence number, sent once the server says it deduplicates them
+    # (`ServerHints.heartbeat_seq`). The server stores it only past the device's telemetry mark
+    # and moves the mark, so the same sample sent again through /telemetry (the answer was
+    # lost) is not stored twice.
+    heartbeat_seq: int | None = Field(default=None, ge=1)
+    # True when older samples still wait in the outbox: the heartbeat then only updates the
+    # latest metrics, and the sample itself arrives through /telemetry, in order.
+    heartbeat_queued: bool = False
 
 
 class DesiredState(WireModel):
@@ -148,6 +159,7 @@ class ServerHints(WireModel):
     """How the server would like the agent to behave."""
 
     sync_interval_seconds: float
+    heartbeat_seq: bool = False  # the server takes SyncRequest.heartbeat_seq
 
 
 class SyncResponse(WireModel):

@@ -121,6 +121,8 @@ class Device(Base):
     device_id: Mapped[str] = mapped_column(String(128))
     name: Mapped[str] = mapped_column(String(200))
     credential_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # The hash of the agent's enrollment_id: the same one again is a retry of that enrollment.
+    enrollment_id_hash: Mapped[str | None] = mapped_column(String(64))
     credential_rotated_at: Mapped[datetime]
     facts: Mapped[dict[str, Any]]
     labels: Mapped[dict[str, Any]]

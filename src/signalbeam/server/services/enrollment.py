@@ -106,7 +106,9 @@ async def revoke_token(runtime: Runtime, actor: Actor, token_id: int) -> Enrollm
     return token
 
 
-def _check_usable(token: EnrollmentToken | None, now: datetime) -> EnrollmentToken:
+def _check_usable(
+    token: EnrollmentToken | None, now: datetime, *, maybe_retry: bool = False
+) -> EnrollmentToken:
     if token is None:
         raise Unauthenticated(
             "enrollment token not recognised; create one with `signalbeam tokens create`"
@@ -119,12 +121,17 @@ def _check_usable(token: EnrollmentToken | None, now: datetime) -> EnrollmentTok
         raise Forbidden(
             "enrollment token has expired; create a new one with `signalbeam tokens create`"
         )
-    if token.max_uses is not None and token.uses >= token.max_uses:
-        raise Forbidden(
-            f"enrollment token is used up ({token.uses} of {token.max_uses} uses); "
-            "create a new one with `signalbeam tokens create --max-uses N`"
-        )
+    # A retried enrollment does not use the token again; `_consume` judges the others.
+    if token.max_uses is not None and token.uses >= token.max_uses and not maybe_retry:
+        raise Forbidden(_used_up(token))
     return token
+
+
+def _used_up(token: EnrollmentToken) -> str:
+    return (
+        f"enrollment token is used up ({token.uses} of {token.max_uses} uses); "
+        "create a new one with `signalbeam tokens create --max-uses N`"
+    )
 
 
 async def _consume(uow: UnitOfWork, token: EnrollmentToken) -> None:
@@ -138,9 +145,7 @@ async def _consume(uow: UnitOfWork, token: EnrollmentToken) -> None:
         .values(uses=EnrollmentToken.uses + 1)
     )
     if getattr(result, "rowcount", 1) != 1:
-        raise Forbidden(
-            "enrollment token is used up; create a new one with `signalbeam tokens create`"
-        )
+        raise Forbidden(_used_up(token))
 
 
 LOCKED_RETRIES = 6
@@ -166,7 +171,9 @@ async def _enroll(runtime: Runtime, request: EnrollRequest) -> EnrollResponse:
     now = datetime.now(UTC)
     async with runtime.sessions() as session:
         token = _check_usable(
-            await credentials.enrollment_token(session, runtime.hasher.hash(request.token)), now
+            await credentials.enrollment_token(session, runtime.hasher.hash(request.token)),
+            now,
+            maybe_retry=request.enrollment_id is not None,
         )
     validate_labels(request.labels)
     actor = Actor(token.tenant_id, "device", request.device_id)
@@ -174,14 +181,22 @@ async def _enroll(runtime: Runtime, request: EnrollRequest) -> EnrollResponse:
     # Read (or, the first time, create) the trust set outside the enrollment's write
     # transaction: SQLite has one writer, and a burst of enrollments must not queue on it.
     trust = await current_trust(runtime, actor)
+    attempt = runtime.hasher.hash(request.enrollment_id) if request.enrollment_id else None
     async with runtime.unit_of_work(actor) as uow:
-        await _consume(uow, token)
         device = await uow.devices.get(request.device_id)
-        rotated = device is not None and device.decommissioned_at is None
-        if device is None:
-            device = await _register(uow, token, request, now)
+        if _is_retry(device, attempt):
+            # The same enrollment again: its answer never arrived, so the credential it
+            # carried was never used. A new one replaces it; no use of the token, no event.
+            assert device is not None
+            rotated = False
         else:
-            _re_enroll(uow, device, request, now, rotated)
+            await _consume(uow, token)
+            rotated = device is not None and device.decommissioned_at is None
+            if device is None:
+                device = await _register(uow, token, request, now)
+            else:
+                _re_enroll(uow, device, request, now, rotated)
+        device.enrollment_id_hash = attempt
         device.credential_hash = runtime.hasher.hash(credential)
         device.credential_rotated_at = now
         # A (re)installed agent starts a new outbox; its sequence numbers start over.
@@ -196,6 +211,15 @@ async def _enroll(runtime: Runtime, request: EnrollRequest) -> EnrollResponse:
         sync_interval_seconds=runtime.settings.sync_interval.total_seconds(),
         rotated=rotated,
         trust=trust.document(),
+    )
+
+
+def _is_retry(device: Device | None, attempt: str | None) -> bool:
+    return (
+        device is not None
+        and attempt is not None
+        and device.decommissioned_at is None
+        and device.enrollment_id_hash == attempt
     )
 
 

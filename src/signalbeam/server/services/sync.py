@@ -53,6 +53,8 @@ async def sync(
             heartbeat=request.heartbeat,
             reported=request.reported,
             facts=request.facts,
+            heartbeat_seq=request.heartbeat_seq,
+            heartbeat_queued=request.heartbeat_queued,
         )
     )
     unchanged = request.known_generation == device.desired_generation
@@ -62,7 +64,10 @@ async def sync(
         desired=None
         if unchanged
         else DesiredState(generation=device.desired_generation, spec=device.desired_spec),
-        hints=ServerHints(sync_interval_seconds=runtime.settings.sync_interval.total_seconds()),
+        hints=ServerHints(
+            sync_interval_seconds=runtime.settings.sync_interval.total_seconds(),
+            heartbeat_seq=True,
+        ),
         server_time=now,
     )
 

@@ -51,6 +51,8 @@ class SyncRecord:
     heartbeat: Heartbeat
     reported: ReportedState
     facts: Facts | None = None
+    heartbeat_seq: int | None = None  # the sample's outbox seq: stored once, however it comes
+    heartbeat_queued: bool = False  # the sample comes through /telemetry: latest metrics only
     done: asyncio.Future[None] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -91,6 +93,33 @@ _UPDATE_DEVICE = (
     )
     .values(last_seen_at=bindparam("seen_at"))
 )
+
+
+# Only forward: /telemetry may have moved it past this batch's seqs meanwhile.
+_MOVE_SAMPLE_MARK = (
+    update(Device)
+    .where(Device.id == bindparam("pk"), Device.telemetry_sample_seq < bindparam("seq"))
+    .values(telemetry_sample_seq=bindparam("seq"))
+)
+
+
+def new_samples(batch: list[SyncRecord], marks: dict[int, int]) -> list[SyncRecord]:
+    """The records whose sample is stored now; `marks` moves to the highest seq seen.
+
+    A sample with a seq at or below the device's mark is stored already (its sync was stored
+    and the answer lost, and it came again through /telemetry, or the other way round).
+    """
+    fresh = []
+    for record in batch:
+        if record.heartbeat_queued:
+            continue
+        seq = record.heartbeat_seq
+        if seq is not None:
+            if seq <= marks.get(record.device_pk, 0):
+                continue
+            marks[record.device_pk] = seq
+        fresh.append(record)
+    return fresh
 
 
 def device_row(record: SyncRecord) -> dict[str, Any]:
@@ -197,12 +226,14 @@ class Ingestor:
             # reads the presence it left (so "came online" is recorded once); same order, no
             # deadlock. FOR NO KEY UPDATE, as the UPDATE below would take; SQLite ignores it.
             query = (
-                select(Device.id, Device.presence)
+                select(Device.id, Device.presence, Device.telemetry_sample_seq)
                 .where(Device.id.in_(latest))
                 .order_by(Device.id)
                 .with_for_update(key_share=True)
             )
-            previous = {pk: presence for pk, presence in (await session.execute(query)).all()}
+            found = (await session.execute(query)).all()
+            previous = {pk: presence for pk, presence, _ in found}
+            marks = {pk: mark for pk, _, mark in found}
             # A device decommissioned after its request was authenticated stays decommissioned.
             live = {pk for pk, presence in previous.items() if presence != Presence.DECOMMISSIONED}
             rows = [device_row(record) for pk, record in latest.items() if pk in live]
@@ -210,14 +241,17 @@ class Ingestor:
                 same_keys = [row for row in rows if ("facts" in row) is with_facts]
                 if same_keys:
                     await (await session.connection()).execute(_UPDATE_DEVICE, same_keys)
+            stored = [r for r in new_samples(batch, marks) if r.device_pk in live]
             await insert_samples(
                 session,
-                [
-                    sample_row(r.tenant_id, r.device_pk, r.seen_at, r.heartbeat)
-                    for r in batch
-                    if r.device_pk in live
-                ],
+                [sample_row(r.tenant_id, r.device_pk, r.seen_at, r.heartbeat) for r in stored],
             )
+            moved = [
+                {"pk": pk, "seq": marks[pk]}
+                for pk in {r.device_pk for r in stored if r.heartbeat_seq}
+            ]
+            if moved:
+                await (await session.connection()).execute(_MOVE_SAMPLE_MARK, moved)
             # Plain multi-row INSERTs: ORM objects cost one round trip to the database thread
             # each, and under load every round trip waits its turn in a busy event loop (a
             # fleet's first syncs took seconds per batch that way).
