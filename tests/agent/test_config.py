@@ -72,6 +72,19 @@ def test_bad_values_name_the_setting_and_where_it_came_from(tmp_path: Path) -> N
         load({"state_dir": tmp_path}, environ={})
 
 
+def test_reboot_command_and_boot_id_file(tmp_path: Path) -> None:
+    defaults = load({"state_dir": tmp_path}, environ={})
+    assert defaults.reboot_command == "systemctl reboot"
+    assert defaults.boot_id_file == Path("/proc/sys/kernel/random/boot_id")
+    write_toml(tmp_path, 'reboot_command = "/sbin/shutdown -r now"\nboot_id_file = "~/boot"\n')
+    chosen = load({"state_dir": tmp_path}, environ={})
+    assert chosen.reboot_command == "/sbin/shutdown -r now"
+    assert chosen.boot_id_file == Path("~/boot").expanduser()
+    env = {"SIGNALBEAM_AGENT_REBOOT_COMMAND": "reboot 'now"}
+    with pytest.raises(ConfigError, match=r"reboot_command \(environment\): is not a command line"):
+        load({"state_dir": tmp_path}, environ=env)
+
+
 def test_unknown_and_broken_files_are_reported(tmp_path: Path) -> None:
     write_toml(tmp_path, 'sever = "http://typo:8420"\n')
     with pytest.raises(ConfigError, match="unknown setting sever"):

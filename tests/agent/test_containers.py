@@ -199,6 +199,31 @@ async def test_a_crash_loop_is_restarted_with_backoff_and_reported(
     assert inspected.stdout.strip() in ("", "no")
 
 
+async def test_a_restart_stops_and_starts_the_same_container_once(
+    engine: Engine, driver: ContainerDriver
+) -> None:
+    image = engine.image("sb/web", "1.0.0")
+    spec = web(image, free_port())
+    await driver.prepare(spec)
+    await driver.start(spec, unit_fingerprint(spec), "site@1.0.0")
+    [before] = await driver.observe()
+    [created] = engine.containers(driver.owner)
+    await driver.restart_unit("web")
+    [after] = await driver.observe()
+    assert (after.state, after.restart_count, after.fingerprint) == (
+        UnitState.RUNNING,
+        1,
+        before.fingerprint,
+    )
+    assert after.since is not None and before.since is not None and after.since > before.since
+    # The same container (not a new one), and self-healing did not start it a second time.
+    [container] = engine.containers(driver.owner)
+    assert container["Id"] == created["Id"]
+    assert (await driver.observe())[0].restart_count == 1
+    with pytest.raises(UnitError, match="container db is not managed by this agent"):
+        await driver.restart_unit("db")
+
+
 async def test_never_touches_containers_it_does_not_own(
     engine: Engine, driver: ContainerDriver
 ) -> None:

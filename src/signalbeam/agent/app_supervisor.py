@@ -114,6 +114,25 @@ class Supervisor:
         self.output.close()
         (self.home / RECORD).unlink(missing_ok=True)
 
+    async def restart(self) -> None:
+        """Stop the process (as `stop` does, keeping the record) and launch it again at once.
+
+        Counted as a restart; the crash backoff starts over, as after a clean start.
+        """
+        await _cancel(self.task)
+        if self.process is not None and self.process.alive():
+            await self._terminate(self.process)
+        await self._drain()
+        self.attempt = 0
+        self.record.restart_count += 1
+        try:
+            self.launch()
+        except UnitError as err:
+            self.process = None
+            self._update(state=UnitState.EXITED, pid=None, last_error=err.reason)
+            raise
+        self.supervise()
+
     async def _terminate(self, process: Process) -> None:
         process.signal_group(signal.SIGTERM)
         try:

@@ -152,6 +152,15 @@ class AppDriver:
         async with self._lock(name):
             await self._stop(name)
 
+    async def restart_unit(self, name: str) -> None:
+        """Stop app `name` cleanly and start it again from the same version (an operator asked)."""
+        await self._ready()
+        async with self._lock(name):
+            unit = self._units.get(name)
+            if unit is None:
+                raise UnitError(f"app {name} is not managed by this agent")
+            await unit.restart()
+
     async def exec(self, name: str, argv: list[str], timeout: float) -> tuple[int, str]:
         """Run `argv` in the app's directory and environment: exit status and output tail.
 

@@ -67,6 +67,11 @@ class BundleMemory:
         self.failure = failure
         self._save()
 
+    def forget(self) -> None:
+        """Nothing runs any more (the device was drained): no version to go back to."""
+        self.last_good, self.failure = None, None
+        self._save()
+
     def _save(self) -> None:
         good = self.last_good
         value = {

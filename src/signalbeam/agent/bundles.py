@@ -36,7 +36,7 @@ from signalbeam.agent.trust import TrustStore
 from signalbeam.agent.units import EngineUnavailable, UnitDriver, UnitError, UnitState, UnitStatus
 from signalbeam.agent.wire import ReportedItem, ReportedState, checked
 from signalbeam.domain.errors import InvalidInput
-from signalbeam.domain.model import ApplyStatus
+from signalbeam.domain.model import ApplyStatus, DesiredKind
 from signalbeam.domain.reconcile import Action, Observed, Step, Wanted, plan
 
 log = logging.getLogger(__name__)
@@ -133,6 +133,9 @@ class BundleReconciler:
         """Converge on the desired bundle; on failure roll back and say why."""
         self.generation = max(0, generation)
         if not spec:
+            return await self.report()
+        if spec.get("kind") == DesiredKind.DRAINED.value:
+            await self._drain()
             return await self.report()
         try:
             desired = read_desired(spec, self.trust)
@@ -247,6 +250,25 @@ class BundleReconciler:
             output=tuple(output),
         )
         self.memory.failed(failure)
+
+    async def _drain(self) -> None:
+        """Stop every unit this agent manages and forget the bundle: run nothing until told.
+
+        Nothing to verify: stopping runs no code, so a drained document carries no signature.
+        """
+        log.info("drained: stopping every unit")
+        self.desired = None
+        problems = []
+        for status in await self.drivers.observe(need_containers=False):
+            try:
+                await self.drivers.of(status.kind).stop(status.name)
+            except UnitError as err:
+                problems.append(f"{status.kind} {status.name}: {err.reason}")
+        if problems:
+            reason = f"drain could not stop every unit: {'; '.join(problems)}"
+            self.memory.failed(Failure(self.generation, "", reason, retryable=True))
+        else:
+            self.memory.forget()
 
     async def _stop_all(self, bundle: BundleSpec) -> None:
         for unit in bundle.units:

@@ -155,11 +155,21 @@ def timezone_name() -> str | None:
     return time.tzname[0][:64] or None
 
 
+def read_boot_id(path: Path | None) -> str | None:
+    """The kernel's id of this boot (None when not given or not Linux)."""
+    if path is None:
+        return None
+    text = path.read_text().strip()
+    return text[:64] or None
+
+
 class Collector:
     """Takes heartbeats and facts; a sensor that fails is logged once and left out."""
 
-    def __init__(self) -> None:
+    def __init__(self, boot_id_file: Path | None = None) -> None:
         self._warned: set[str] = set()
+        # Read once: the boot id only changes with a reboot, which restarts the agent too.
+        self.boot_id = self._read("boot id", lambda: read_boot_id(boot_id_file))
         # The first cpu_percent(interval=None) call only sets the baseline; every later call
         # answers with the average since the call before, i.e. over the sync interval.
         self._read("cpu", lambda: psutil.cpu_percent(interval=None))
@@ -189,6 +199,7 @@ class Collector:
             "temperature_celsius": self._read("temperature", temperature),
             "net_bytes_sent": net[0],
             "net_bytes_recv": net[1],
+            "boot_id": self.boot_id,
         }
         return self._heartbeat(values)
 

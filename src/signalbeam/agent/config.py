@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -33,6 +34,8 @@ KEYS = (
     "log_host_units",
     "max_sessions",
     "session_idle_timeout",
+    "reboot_command",
+    "boot_id_file",
 )
 
 
@@ -64,6 +67,10 @@ class AgentSettings:
     log_host_units: list[str] = field(default_factory=list)
     max_sessions: int = 4
     session_idle_timeout: float = 600.0
+    # What the reboot action runs (split like a shell would, no shell involved).
+    reboot_command: str = "systemctl reboot"
+    # Where the kernel says which boot this is; a new id after a reboot action confirms it.
+    boot_id_file: Path = Path("/proc/sys/kernel/random/boot_id")
 
     @property
     def config_file(self) -> Path:
@@ -93,6 +100,24 @@ def _state_dir(value: object) -> Path:
     if not isinstance(value, str | Path):
         raise ValueError("must be a directory path")
     return Path(value).expanduser()
+
+
+def _file(value: object) -> Path:
+    if not isinstance(value, str | Path) or not str(value).strip():
+        raise ValueError("must be a file path")
+    return Path(value).expanduser()
+
+
+def _command(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError('must be a command line, e.g. "systemctl reboot"')
+    try:
+        words = shlex.split(value)
+    except ValueError as err:
+        raise ValueError(f"is not a command line: {err}") from err
+    if not words:
+        raise ValueError('must name a command, e.g. "systemctl reboot"')
+    return value
 
 
 def _log_level(value: object) -> str:
@@ -180,6 +205,8 @@ READERS: dict[str, Callable[[object], Any]] = {
     "log_host_units": _names,
     "max_sessions": _count(1, 64),
     "session_idle_timeout": _duration(10, 86400),
+    "reboot_command": _command,
+    "boot_id_file": _file,
 }
 
 

@@ -231,6 +231,31 @@ class ContainerDriver:
         """Stop and remove the managed container `name`; a missing one is fine."""
         await self._remove(name)
 
+    async def restart_unit(self, name: str) -> None:
+        """Stop the container cleanly and start it again (an operator asked); a restart counted."""
+        info = await self._find(name)
+        if info is None:
+            raise UnitError(f"container {name} is not managed by this agent")
+        healing = self._healing.setdefault(name, Healing())
+        if healing.pending is not None:
+            healing.pending.cancel()
+        # Its death on the way is ours: self-healing must not start it a second time.
+        self._stopping.add(info["Id"])
+        try:
+            await self._client().call(
+                "POST",
+                f"/containers/{info['Id']}/restart",
+                params={"t": STOP_SECONDS},
+                timeout=STOP_SECONDS + 20,
+            )
+        except EngineError as err:
+            raise self._failure(name, "could not be restarted", err) from err
+        finally:
+            self._stopping.discard(info["Id"])
+        healing.restarts += 1
+        healing.attempt, healing.started = 0, asyncio.get_running_loop().time()
+        log.info("container %s restarted", name)
+
     async def exec(self, name: str, argv: list[str], timeout: float) -> tuple[int, str]:
         """Run `argv` inside the container: exit code and output (124 on timeout)."""
         info = await self._find(name)

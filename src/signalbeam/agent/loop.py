@@ -68,7 +68,7 @@ class Agent:
         self.outbox = Outbox(settings.state_dir / OUTBOX_FILE, settings.outbox_max_samples)
         self.flusher = Flusher(self.client, self.outbox, settings.outbox_batch_size)
         self.store = StateStore(settings.state_dir)
-        self.collector = Collector()
+        self.collector = Collector(settings.boot_id_file)
         self.reconciler: Reconciler = reconciler or NullReconciler()
         self.applier = Applier(self.reconciler, self._reported_changed)
         self.watcher = Watcher(
@@ -83,6 +83,8 @@ class Agent:
         self.sessions = SessionRunner(
             self.server, identity.credential, settings, self._log_sources, drivers
         )
+        self.sessions.restart_agent = self.restart
+        self.restart_requested = False
         self.interval = settings.interval
         self.backoff = Backoff()
         self.clock = ClockWatch()
@@ -116,6 +118,11 @@ class Agent:
         """Ask the agent to stop after the current sync (SIGTERM and SIGINT call this)."""
         self._stop.set()
         self._wake.set()
+
+    def restart(self) -> None:
+        """Stop as `stop` does, then start again: `run` returns and `main` runs the agent anew."""
+        self.restart_requested = True
+        self.stop()
 
     def _offer_session(self, session_id: str) -> None:
         self.sessions.offer(session_id)

@@ -141,10 +141,31 @@ def run_command(args: argparse.Namespace) -> int:
         with single_instance(config.state_dir):
             keep_log(config.state_dir)
             agent = Agent(config, identity, bundle_reconciler(config, identity))
-            return asyncio.run(agent.run())
+            code = asyncio.run(agent.run())
     except (OSError, sqlite3.Error) as err:
         # Without a usable state dir nothing can be kept; exit and let systemd try again.
         fail(f"cannot use the state dir {config.state_dir}: {err}")
+    if agent.restart_requested:
+        run_again()
+    return code
+
+
+def run_again() -> NoReturn:
+    """Replace this process with the same agent command line (the control plane asked).
+
+    An exec, not a child: the pid stays, so systemd sees its service go on (no restart
+    policy needed), and without systemd the agent comes back all the same. The state dir
+    lock was released above; every file the agent opened closes on exec.
+    """
+    argv = [sys.executable, *sys.orig_argv[1:]]
+    log.info("starting again: %s", " ".join(argv))
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        os.execv(sys.executable, argv)  # noqa: S606 - our own interpreter and argv
+    except OSError as err:
+        fail(f"cannot start the agent again ({err}); start it with `signalbeam-agent run`")
 
 
 def status_command(args: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from signalbeam.agent.config import AgentSettings
+from signalbeam.agent.device_actions import DeviceActions
 from signalbeam.agent.session_channel import Channel, SessionRefused
 from signalbeam.agent.session_exec import EXIT_TIMEOUT, login_shell, run_command, run_terminal
 from signalbeam.agent.session_files import copy_file, forward_port
@@ -24,6 +25,7 @@ from signalbeam.agent.session_terminal import container_terminal
 from signalbeam.agent.tls import verify_for
 from signalbeam.agent.units import UnitError
 from signalbeam.protocol.sessions import (
+    ACTION,
     COPY,
     EXEC,
     FORWARD,
@@ -59,6 +61,7 @@ class SessionRunner:
         self.settings = settings
         self.sources = sources
         self.units = units  # the reconciler's drivers, for container exec and app details
+        self.restart_agent: Callable[[], None] | None = None  # the agent's, for the action
         self._seen: deque[str] = deque(maxlen=REMEMBERED)
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -161,6 +164,7 @@ class SessionRunner:
             SHELL: self._shell,
             COPY: self._copy,
             FORWARD: self._forward,
+            ACTION: self._action,
         }
         handler = handlers.get(str(kind))
         if handler is None:
@@ -243,6 +247,13 @@ class SessionRunner:
         raise SessionRefused(
             f"no unit {unit!r} on this device; units: {', '.join(sorted(sources.units()))}"
         )
+
+    async def _action(self, channel: Channel, opened: dict[str, Any]) -> int | None:
+        actions = DeviceActions(
+            self.settings, lambda: self.sources().units(), self.units, self.restart_agent
+        )
+        await actions.run(channel, opened)
+        return None  # it answered itself, with a detail
 
     async def _copy(self, channel: Channel, opened: dict[str, Any]) -> int | None:
         return await copy_file(channel, opened)

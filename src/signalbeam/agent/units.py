@@ -100,6 +100,10 @@ class UnitDriver(Protocol, Generic[SpecT]):
         """Stop and remove the managed unit `name`; a missing unit is not an error."""
         ...
 
+    async def restart_unit(self, name: str) -> None:
+        """Stop the managed unit `name` cleanly and start it again as it was; counts a restart."""
+        ...
+
     async def exec(self, name: str, argv: list[str], timeout: float) -> tuple[int, str]:
         """Run a health command in the unit's context: exit code and the tail of its output."""
         ...
