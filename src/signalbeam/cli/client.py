@@ -165,12 +165,18 @@ class Api:
 
     @contextmanager
     def stream(
-        self, path: str, params: Params | None = None, headers: Mapping[str, str] | None = None
+        self,
+        path: str,
+        params: Params | None = None,
+        headers: Mapping[str, str] | None = None,
+        *,
+        method: str = "GET",
+        body: Any = None,
     ) -> Iterator[httpx.Response]:
-        """Open a streaming GET; error statuses raise ProblemError before any line is read."""
+        """Open a streaming request; error statuses raise ProblemError before any line is read."""
         try:
             with self._http.stream(
-                "GET", path, params=_clean(params), headers=dict(headers or {})
+                method, path, params=_clean(params), headers=dict(headers or {}), json=body
             ) as response:
                 if not response.is_success:
                     response.read()
