@@ -49,9 +49,11 @@ def free_port() -> int:
         return port
 
 
-def start_server(data_dir: Path, interval: float) -> tuple[subprocess.Popen[str], str]:
-    """A real control plane on loopback; returns once it serves."""
-    port = free_port()
+def start_server(
+    data_dir: Path, interval: float, port: int | None = None
+) -> tuple[subprocess.Popen[str], str]:
+    """A real control plane on loopback (on `port`, else a free one); returns once it serves."""
+    port = port or free_port()
     command = [sys.executable, "-m", "signalbeam", "server", "--data-dir", str(data_dir)]
     command += ["--port", str(port), "--no-mdns", "--sync-interval", f"{interval:g}s"]
     process = subprocess.Popen(  # noqa: S603 - our own command line

@@ -196,6 +196,21 @@ def agent_footprint(sizes: Sizes) -> dict[str, Any]:
     return {"config": {"seconds": seconds}, "results": first_json(done.stdout), "targets": []}
 
 
+def recovery(sizes: Sizes) -> dict[str, Any]:
+    """A real agent after server outages: seconds from the server back to its next sync."""
+    quick = sizes.ingest_devices < FULL.ingest_devices
+    outages, seconds, interval = (2, 15, 5) if quick else (5, 60, 5)
+    args = ["--outages", str(outages), "--seconds", str(seconds), "--interval", str(interval)]
+    result = _module("recovery", args, outages * (seconds + 120) + 120)
+    p95 = result["recovery_p95_seconds"]
+    name = f"back within 2 x interval after a {seconds} s outage (p95, {interval} s interval)"
+    return {
+        "config": {"outages": outages, "outage_seconds": seconds, "interval_seconds": interval},
+        "results": result,
+        "targets": [target(name, p95, p95 <= 2 * interval)],
+    }
+
+
 def _module(module: str, args: list[str], timeout: float) -> dict[str, Any]:
     """Run `python -m bench.MODULE ARGS` (a bench of its own) and take its JSON."""
     command = [sys.executable, "-m", f"bench.{module}", *args]
@@ -294,6 +309,7 @@ DATABASE_SCENARIOS: dict[str, ScenarioFn] = {
 OTHER_SCENARIOS: dict[str, Callable[[Sizes], dict[str, Any]]] = {
     "agent-footprint": agent_footprint,
     "artifacts": artifacts,
+    "recovery": recovery,
 }
 NAMES = [*DATABASE_SCENARIOS, *OTHER_SCENARIOS]
 
