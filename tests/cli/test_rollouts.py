@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 
 from tests.cli.runner import Cli, Result
@@ -90,9 +92,13 @@ async def test_plan_create_watch_show_and_list(live_server: LiveServer, cli: Cli
                 "1,100%",
                 "--soak",
                 "1s",
+                "--retry-backoff",
+                "5s",
             )
         )
         watched = await _watch(admin, fleet, http, rollout_id)
+        policy = json.loads(admin.run("rollouts", "show", rollout_id, "--json").out)["policy"]
+    assert policy["retry_backoff_seconds"] == 5.0 and policy["soak_seconds"] == 1.0
     assert watched.code == 0, watched
     lines = watched.out.splitlines()
     assert lines[-2].startswith("[####################] completed   wave 2/2  3/3 succeeded")

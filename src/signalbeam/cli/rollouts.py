@@ -71,6 +71,9 @@ def create(
         OptText, _opt("How long to wait for an offline device first (default 10m).")
     ] = None,
     max_retries: Annotated[int | None, _opt("Retries of a transient failure (default 3).")] = None,
+    retry_backoff: Annotated[
+        OptText, _opt("Wait before the first retry, doubling after (default 30s).")
+    ] = None,
     dynamic: Annotated[bool, _opt("Keep taking devices that join the target later.")] = False,
     plan: Annotated[
         bool, _opt("Only show which devices go in which wave; change nothing.")
@@ -98,6 +101,7 @@ def create(
         "offline": offline,
         "offline_wait": offline_wait,
         "max_retries": max_retries,
+        "retry_backoff": retry_backoff,
     }
     body: dict[str, Any] = {"bundle": name, "version": version or "latest", **given}
     body["dynamic"] = dynamic
