@@ -52,9 +52,15 @@ async def _state(runtime: Runtime, user: WebUser, device_id: str) -> dict[str, A
 
 
 async def _page(
-    request: Request, runtime: Runtime, user: WebUser, device_id: str, form: Form | None = None
+    request: Request,
+    runtime: Runtime,
+    user: WebUser,
+    device_id: str,
+    form: Form | None = None,
+    flash: str | None = None,
 ) -> Response:
     context = await _state(runtime, user, device_id)
+    context["flash"] = flash
     static = set(await fleet_service.group_names(runtime, user.actor, GroupKind.STATIC))
     context.update(
         title=context["device"].name,
@@ -173,6 +179,65 @@ async def uncordon(
     """Let new rollouts and assignments include the device again."""
     change = actions.run(runtime, user.actor, actions.UNCORDON, Target(devices=[device_id]))
     return await _apply(request, runtime, user, device_id, form, change)
+
+
+async def _act(
+    request: Request,
+    runtime: Runtime,
+    user: WebUser,
+    device_id: str,
+    form: Form,
+    action: str,
+    unit: str | None = None,
+) -> Response:
+    """Run a device action on this device; show the page with its result, or why not."""
+    try:
+        [result] = await actions.run(
+            runtime, user.actor, action, Target(devices=[device_id]), unit=unit
+        )
+    except FIELD_ERRORS as err:
+        form.fail("form", err.detail)
+        return await _page(request, runtime, user, device_id, form)
+    what = f"Restart {unit}" if unit else ACTION_NAMES[action]
+    if result.status in ("failed", "skipped"):
+        form.fail("form", f"{what}: {result.detail}")
+        return await _page(request, runtime, user, device_id, form)
+    return await _page(request, runtime, user, device_id, flash=f"{what}: {result.detail}.")
+
+
+ACTION_NAMES = {"restart-agent": "Restart agent", "reboot": "Reboot", "drain": "Drain"}
+
+
+@router.post("/{device_id}/restart-agent", include_in_schema=False)
+async def restart_agent(
+    request: Request, device_id: str, runtime: RuntimeDep, user: CurrentUser, form: PostedForm
+) -> Response:
+    """Restart the device's agent; what the bundle runs keeps running."""
+    return await _act(request, runtime, user, device_id, form, "restart-agent")
+
+
+@router.post("/{device_id}/reboot", include_in_schema=False)
+async def reboot(
+    request: Request, device_id: str, runtime: RuntimeDep, user: CurrentUser, form: PostedForm
+) -> Response:
+    """Reboot the device; the page says so until it is back with a new boot id."""
+    return await _act(request, runtime, user, device_id, form, "reboot")
+
+
+@router.post("/{device_id}/drain", include_in_schema=False)
+async def drain(
+    request: Request, device_id: str, runtime: RuntimeDep, user: CurrentUser, form: PostedForm
+) -> Response:
+    """Cordon the device and stop its bundle's units."""
+    return await _act(request, runtime, user, device_id, form, "drain")
+
+
+@router.post("/{device_id}/units/restart", include_in_schema=False)
+async def restart_unit(
+    request: Request, device_id: str, runtime: RuntimeDep, user: CurrentUser, form: PostedForm
+) -> Response:
+    """Restart one container or app of the device's bundle."""
+    return await _act(request, runtime, user, device_id, form, "restart", form.get("unit"))
 
 
 @router.get("/{device_id}/metrics.json", include_in_schema=False)
