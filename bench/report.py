@@ -101,6 +101,16 @@ def _rollouts(r: dict[str, Any]) -> list[str]:
     ]
 
 
+def _actions(action: dict[str, Any] | None) -> list[str]:
+    if action is None:
+        return []  # a result from before device actions
+    bulk = action["bulk"]
+    return [
+        f"device action (restart-agent) round trip {_ms(action['latency_ms'])}; one action "
+        f"over {bulk['devices']:,} devices: {bulk['done']:,} done in {bulk['seconds']}s"
+    ]
+
+
 def _sessions(r: dict[str, Any]) -> list[str]:
     lines = []
     for size in r["sizes"]:
@@ -113,6 +123,7 @@ def _sessions(r: dict[str, Any]) -> list[str]:
             f"({together['per_second']}/s)",
             f"{follow['sessions']} follows open: line delay {_ms(follow['line_delay_ms'])}; "
             f"{follow['rss_kb_per_open_session']} KB RSS each",
+            *_actions(size.get("action")),
             f"CPU server/simulator: idle {size['idle']['server_cpu_percent']:.0f}%/"
             f"{size['idle']['simulator_cpu_percent']:.0f}%, exec "
             f"{alone['server_cpu_percent']:.0f}%/{alone['simulator_cpu_percent']:.0f}% "

@@ -182,6 +182,28 @@ class Operator:
             return None
         return time.perf_counter() - began
 
+    async def action_round_trip(self, device_id: str) -> float | None:
+        """Seconds for POST :restart-agent to come back done (the server waits for the device)."""
+        began = time.perf_counter()
+        try:
+            response = await self.api.post(f"/api/v1/devices/{device_id}:restart-agent")
+            [result] = response.raise_for_status().json()["devices"]
+        except Exception as err:  # counted, as for exec
+            self.failed(f"action: {type(err).__name__}")
+            return None
+        if result["status"] != "done":
+            self.failed(f"action {result['status']}")
+            return None
+        return time.perf_counter() - began
+
+    async def bulk_action(self, selector: str) -> tuple[float, int]:
+        """One restart-agent over a selector: seconds for every answer, and how many were done."""
+        began = time.perf_counter()
+        body = {"action": "restart-agent", "selector": selector}
+        response = await self.api.post("/api/v1/actions", json=body, timeout=STEP_SECONDS * 5)
+        devices = response.raise_for_status().json()["devices"]
+        return time.perf_counter() - began, sum(d["status"] == "done" for d in devices)
+
 
 async def _exit_code(ws: ClientConnection) -> int | None:
     async for message in ws:

@@ -9,7 +9,9 @@ each fleet size (the second size adds a second simulator process):
 - idle: server RSS per watching device (RSS delta over the devices added) and CPU at rest;
 - exec: POST :exec `uptime` -> attach -> `exit` received, sequential and concurrent;
 - follow: K followed logs held open at once; each line's delay from the stamp the simulated
-  device wrote in it to the operator reading it, and server RSS per open session.
+  device wrote in it to the operator reading it, and server RSS per open session;
+- action: a device action (restart-agent) round trip, POST -> the device's answer -> done,
+  one at a time, then one action over every device of the first simulator's selector.
 
 CPU is process CPU from each process's own CPU time (100 = one core): the server, and the
 simulator processes beside it. JSON on stdout (and bench/results/sessions-<backend>.json).
@@ -61,6 +63,7 @@ class Plan:
     follows: int = 100
     follow_seconds: float = 5.0
     idle_seconds: float = 5.0
+    actions: int = 100
 
 
 @dataclass
@@ -186,6 +189,24 @@ async def follows(bench: Bench, plan: Plan, rng: random.Random) -> dict[str, Any
     }
 
 
+async def actions(bench: Bench, plan: Plan, rng: random.Random) -> dict[str, Any]:
+    """Action round trips one at a time, then one action over a whole simulator's devices."""
+    recorder, meter, began = LatencyRecorder(), bench.meter(), time.monotonic()
+    for device_id in rng.choices(bench.device_ids(), k=plan.actions):
+        seconds = await bench.operator.action_round_trip(device_id)
+        if seconds is not None:
+            recorder.record(seconds)
+    alone = _latency(recorder, meter, began)
+    first = bench.simulators[0]
+    seconds, done = await bench.operator.bulk_action(first.label)
+    latency = alone["latency_ms"]
+    log(
+        f"  action round trip: p50 {latency['p50']} ms, p99 {latency['p99']} ms; "
+        f"{done} of {first.devices} devices in one action in {seconds:.1f}s"
+    )
+    return {**alone, "bulk": {"devices": first.devices, "done": done, "seconds": round(seconds, 2)}}
+
+
 async def fleet_size(bench: Bench, total: int, plan: Plan) -> dict[str, Any]:
     """Everything measured at one fleet size."""
     rng = random.Random(total)
@@ -193,6 +214,7 @@ async def fleet_size(bench: Bench, total: int, plan: Plan) -> dict[str, Any]:
     entry["idle"] = await idle(bench, plan.idle_seconds)
     entry["exec"] = await execs(bench, plan, rng)
     entry["follow"] = await follows(bench, plan, rng)
+    entry["action"] = await actions(bench, plan, rng)
     return entry
 
 

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import random
 import time
+import uuid
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ import orjson
 from pydantic import ValidationError
 
 from signalbeam import __version__
+from signalbeam.domain.model import DesiredKind
 from signalbeam.protocol.device_v1 import DesiredState, SyncResponse, WatchResponse
 from signalbeam.protocol.sessions import AGENT_UNIT
 from signalbeam.sim.metrics import MetricWalk
@@ -91,6 +93,8 @@ class Behaviour:
     answer_sessions: bool = True
     log_interval: float = 1.0
     exec_fail_rate: float = 0.0
+    # How long a rebooting device stays silent before it syncs with a new boot id.
+    reboot_time: float = 2.0
 
 
 def facts(device_id: str, rng: random.Random) -> dict[str, Any]:
@@ -211,7 +215,10 @@ class VirtualDevice:
             self._headers,
             log_interval=behaviour.log_interval,
             exec_fail_rate=behaviour.exec_fail_rate,
+            on_reboot=self.reboot,
         )
+        self._boot = random.Random(f"{device_id} boot")
+        self.boot_id = str(uuid.UUID(int=self._boot.getrandbits(128), version=4))
         self._answering: set[str] = set()
 
     @property
@@ -234,6 +241,18 @@ class VirtualDevice:
         if self.state is DeviceState.RUNNING:
             self.state = DeviceState.OFFLINE
             self._cancel_all()
+
+    def reboot(self) -> None:
+        """Go silent for `reboot_time`, then come back with a new boot id, as after a reboot."""
+        if self.state is not DeviceState.RUNNING:
+            return
+        self.go_offline()
+        self._stats.reboots += 1
+        asyncio.get_running_loop().call_later(self.behaviour.reboot_time, self._booted)
+
+    def _booted(self) -> None:
+        self.boot_id = str(uuid.UUID(int=self._boot.getrandbits(128), version=4))
+        self.start()
 
     def stop(self) -> None:
         """Stop for good."""
@@ -281,7 +300,7 @@ class VirtualDevice:
         """The next sync request (device API v1 `SyncRequest`), advancing the metrics."""
         now = asyncio.get_running_loop().time()
         body: dict[str, Any] = {
-            "heartbeat": self._metrics.step(now - self._last_sample),
+            "heartbeat": {**self._metrics.step(now - self._last_sample), "boot_id": self.boot_id},
             "reported": self.reported,
             "known_generation": self.generation,
         }
@@ -353,7 +372,10 @@ class VirtualDevice:
             self._stats.applies_failed += 1
         else:
             self._running = running_state(self._desired_spec, datetime.now(UTC))
-            self.reported = {"generation": generation, "status": "running", **self._running}
+            # Drained, a device runs nothing and says so, as the agent does.
+            drained = self._desired_spec.get("kind") == DesiredKind.DRAINED.value
+            status = "idle" if drained else "running"
+            self.reported = {"generation": generation, "status": status, **self._running}
             self._stats.applies_ok += 1
         self._wake.set()  # report the outcome now, not an interval later
 

@@ -6,7 +6,7 @@ import asyncio
 import random
 import shlex
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
@@ -15,10 +15,14 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, WebSocketException
 
 from signalbeam.protocol.sessions import (
+    ACTION,
     EXEC,
     LOGS,
     MAX_CHUNK_BYTES,
     MAX_FRAME_BYTES,
+    REBOOT,
+    RESTART,
+    RESTART_AGENT,
     STDERR,
     STDOUT,
     FrameError,
@@ -94,6 +98,8 @@ class SessionPeer:
     headers: dict[str, str]
     log_interval: float = 1.0
     exec_fail_rate: float = 0.0
+    # Called once a reboot was answered: the device goes quiet and comes back with a new boot.
+    on_reboot: Callable[[], None] | None = None
 
     async def answer(self, session_id: str, units: Sequence[str], stats: FleetStats) -> None:
         """Connect for one offered session, play it, and count how it went."""
@@ -125,6 +131,8 @@ class SessionPeer:
             await self._exec(list(opened.get("command") or []), ws)
         elif opened.get("kind") == LOGS:
             await self._logs(opened, ws, units)
+        elif opened.get("kind") == ACTION:
+            await self._action(opened, ws, units)
         else:
             detail = f"{self.device_id} is a simulated device: it has no terminal to open"
             await ws.send(control("error", detail=detail))
@@ -136,6 +144,21 @@ class SessionPeer:
         if failed:
             await ws.send(frame(STDERR, f"{line}: simulated failure\n".encode()))
         await ws.send(control("exit", code=1 if failed else 0))
+
+    async def _action(
+        self, opened: dict[str, Any], ws: ClientConnection, units: Sequence[str]
+    ) -> None:
+        """Restart a unit it runs, restart its 'agent', or reboot (back after a pause)."""
+        action, unit = opened.get("action"), opened.get("unit")
+        if action == RESTART and unit not in units[1:]:
+            runs = ", ".join(units[1:]) or "none"
+            detail = f"no unit {unit!r} on {self.device_id}; units: {runs}"
+            await ws.send(control("error", detail=detail))
+            return
+        done = {RESTART: f"restarted {unit}", RESTART_AGENT: "restarting the agent"}
+        await ws.send(control("exit", code=0, detail=done.get(str(action), "rebooting")))
+        if action == REBOOT and self.on_reboot is not None:
+            self.on_reboot()
 
     async def _logs(
         self, opened: dict[str, Any], ws: ClientConnection, units: Sequence[str]

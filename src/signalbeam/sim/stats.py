@@ -105,6 +105,7 @@ class FleetStats:
     applies_failed: int = 0
     sessions_answered: int = 0
     sessions_failed: int = 0
+    reboots: int = 0  # reboot actions answered (the device came back with a new boot id)
     sync_latency: LatencyRecorder = field(default_factory=LatencyRecorder)
     errors: Counter[str] = field(default_factory=Counter)
 
@@ -144,6 +145,7 @@ class FleetStats:
             "applies_failed": self.applies_failed,
             "sessions_answered": self.sessions_answered,
             "sessions_failed": self.sessions_failed,
+            "reboots": self.reboots,
             "errors": dict(self.errors.most_common()),
         }
 
@@ -164,7 +166,7 @@ def render(summary: dict[str, Any]) -> list[str]:
         f"watch wake-ups: {summary['watch_wakeups']} ({summary['watch_errors']} watch errors)",
         f"applies:        {summary['applies_ok']} ok, {summary['applies_failed']} failed",
         f"sessions:       {summary['sessions_answered']} answered, "
-        f"{summary['sessions_failed']} failed",
+        f"{summary['sessions_failed']} failed, {summary['reboots']} reboots",
     ]
     lines += [f"  {count} x {kind}" for kind, count in summary["errors"].items()]
     return lines
