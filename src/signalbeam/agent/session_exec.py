@@ -57,7 +57,7 @@ async def run_command(
     try:
         return await _supervise(channel, process, exited, timeout)
     finally:
-        kill_group(process.pid)
+        await _reap(process.pid, exited)
 
 
 class _Watched(asyncio.subprocess.SubprocessStreamProtocol):
@@ -156,6 +156,14 @@ async def _terminate(pgid: int, exited: asyncio.Future[int]) -> None:
         await exited
 
 
+async def _reap(pgid: int, exited: asyncio.Future[int]) -> None:
+    # Also when the session is cancelled or its link failed: the command is killed and waited
+    # for, so neither a zombie nor a transport that still thinks it runs outlives the session.
+    kill_group(pgid)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.shield(exited), TERM_GRACE_SECONDS)
+
+
 def signal_group(pgid: int, sig: signal.Signals) -> None:
     """Signal a whole process group; a group already gone is fine."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -226,6 +234,8 @@ async def run_terminal(
     finally:
         kill_group(process.pid)
         os.close(master)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(process.wait(), TERM_GRACE_SECONDS)
 
 
 def _take_terminal() -> None:
