@@ -10,6 +10,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -49,16 +50,22 @@ class VirtualDevice:
     reason: str | None = None
     running: tuple[str | None, str | None] = (None, None)
     syncs: int = 0
+    # With `fail_with`: the last lines of the unit "reader" that a failed report carries.
+    failure_log: list[str] = field(default_factory=list)
+    events_sent: int = 0
 
     def report(self) -> dict[str, Any]:
         bundle_name, version = self.running
-        return {
+        report: dict[str, Any] = {
             "generation": self.known,
             "status": self.status,
             "reason": self.reason,
             "bundle": bundle_name,
             "version": version,
         }
+        if self.status == "failed" and self.failure_log:
+            report |= {"failed_unit": "reader", "failure_log": self.failure_log}
+        return report
 
     async def sync(self, http: httpx.AsyncClient) -> None:
         """Report, and take on whatever desired state the answer carries."""
@@ -67,9 +74,30 @@ class VirtualDevice:
         )
         assert response.status_code == 200, response.text
         self.syncs += 1
+        if self.status == "failed" and self.failure_log and not self.events_sent:
+            await self.send_failure_event(http)
         answer = response.json()
         if answer["status"] == "changed":
             self.take(answer["desired"]["generation"], answer["desired"]["spec"])
+
+    async def send_failure_event(self, http: httpx.AsyncClient) -> None:
+        """Deliver the failed update's event as the agent's outbox does, lines and all, so
+        the rollout still shows them once a rollback has the device report otherwise."""
+        report = self.report()
+        self.events_sent += 1
+        event = {
+            "seq": self.events_sent,
+            "type": "agent.update_failed",
+            "message": f"update failed: {self.reason}",
+            "data": {k: report[k] for k in ("generation", "reason", "failed_unit", "failure_log")},
+            "occurred_at": datetime.now(UTC).isoformat(),
+        }
+        response = await http.post(
+            "/api/device/v1/telemetry",
+            json={"events": [event]},
+            headers={"Authorization": f"Bearer {self.credential}"},
+        )
+        assert response.status_code == 200, response.text
 
     def take(self, generation: int, spec: dict[str, Any]) -> None:
         self.known = generation

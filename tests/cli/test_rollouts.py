@@ -11,6 +11,10 @@ from tests.conftest import LiveServer
 from tests.rollout_support import Fleet, enroll_fleet, push
 
 PULL_FAILED = "image pull failed: registry unreachable"
+# What dev-01's failing unit wrote last: 8 lines, one with a colour sequence.
+READER_LOG = [f"reader 3.0.0: step {n}" for n in range(1, 8)] + [
+    "\x1b[31mgiving up: registry 127.0.0.1:5000 unreachable\x1b[0m"
+]
 
 
 def _as_admin(cli: Cli, server: LiveServer) -> Cli:
@@ -124,6 +128,7 @@ async def test_a_failing_rollout_ends_the_watch_with_one_error_line(
     async with httpx.AsyncClient(base_url=live_server.url, timeout=30) as http:
         fleet = await _fleet(live_server, http)
         fleet["dev-01"].fail_with = PULL_FAILED
+        fleet["dev-01"].failure_log = READER_LOG
         rollout_id = _started(
             admin.run(
                 "rollouts",
@@ -140,11 +145,30 @@ async def test_a_failing_rollout_ends_the_watch_with_one_error_line(
             )
         )
         watched = await _watch(admin, fleet, http, rollout_id)
+        await fleet.sync(http)  # the rollback reaches dev-01, which then reports otherwise
+        shown, verbose = admin.run_all(
+            ["rollouts", "show", rollout_id], ["rollouts", "show", rollout_id, "-v"]
+        )
         held = admin.run("rollouts", "create", "door-sensor@2.0.0", "-d", "dev-01")
     assert watched.error_line == (
         f"error: rollout {rollout_id} (door-sensor@3.0.0) rolled back: 1 devices failed, "
         f"reaching the failure threshold of 1; failed: dev-01 ({PULL_FAILED})"
     )
+    # Under the table: the failed device's reason and its unit's last lines, as plain text.
+    assert _failure(shown.out) == [
+        f"dev-01 failed: {PULL_FAILED}",
+        "Last 5 of 8 lines of reader:",
+        *READER_LOG[3:7],
+        "giving up: registry 127.0.0.1:5000 unreachable",
+        "Every line: signalbeam rollouts show ID --verbose",
+    ], shown.out
+    assert _failure(verbose.out) == [
+        f"dev-01 failed: {PULL_FAILED}",
+        "Last 8 lines of reader:",
+        *READER_LOG[:7],
+        "giving up: registry 127.0.0.1:5000 unreachable",
+    ], verbose.out
+    assert "\x1b" not in shown.out + verbose.out
     # The rollout has ended, so the device is free for another one.
     assert held.code == 0, held
     paused, again = admin.run_all(
@@ -156,3 +180,10 @@ async def test_a_failing_rollout_ends_the_watch_with_one_error_line(
     )
     cancelled = admin.run("rollouts", "cancel", _started(held))
     assert cancelled.out.strip().endswith("cancelled; now cancelled"), cancelled
+
+
+def _failure(out: str) -> list[str]:
+    """The lines from dev-01's failure heading on, stripped and without blanks."""
+    lines = [line.strip() for line in out.splitlines() if line.strip()]
+    start = next(i for i, line in enumerate(lines) if line.startswith("dev-01 failed: "))
+    return lines[start:]

@@ -6,9 +6,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from rich.console import Group, RenderableType
+from rich.padding import Padding
 from rich.text import Text
 
 from signalbeam.cli.output import Cell, ago, details, table
+from signalbeam.cli.views import failure_log
 
 LIST_COLUMNS = ["ID", "BUNDLE", "STATUS", "TARGET", "WAVE", "DONE", "FAILED", "CREATED", "BY"]
 WAVE_COLUMNS = ["WAVE", "SIZE", "DEVICES", "PENDING", "UPDATING", "SUCCEEDED", "FAILED", "SKIPPED"]
@@ -27,6 +29,8 @@ STYLES = {
     "cancelled": "yellow",
 }
 BAR_WIDTH = 20
+# Lines of a failed unit's log `rollouts show` prints per failed device (--verbose: all).
+FAILURE_LINES = 5
 
 
 def styled(value: str) -> Text:
@@ -128,14 +132,29 @@ def _device_row(device: dict[str, Any]) -> list[Cell]:
     ]
 
 
-def rollout_detail(rollout: dict[str, Any]) -> RenderableType:
-    """The `rollouts show` view: summary, one row per wave, one row per device."""
+def rollout_detail(rollout: dict[str, Any], verbose: bool = False) -> RenderableType:
+    """The `rollouts show` view: summary, one row per wave, one row per device, then each
+    failed device's reason and the last lines of the unit that failed (all with `verbose`)."""
     title = f"rollout {rollout['id']}: {ref(rollout)}"
     parts: list[RenderableType] = [details(_summary(rollout), title=title), Text()]
     parts.append(table(WAVE_COLUMNS, [_wave_row(wave) for wave in rollout["waves"]]))
     if rollout["devices"]:
         parts += [Text(), table(DEVICE_COLUMNS, [_device_row(d) for d in rollout["devices"]])]
+    parts += failed_devices(rollout["devices"], None if verbose else FAILURE_LINES)
     return Group(*parts)
+
+
+def failed_devices(devices: Iterable[dict[str, Any]], last: int | None) -> list[RenderableType]:
+    """Each failed device's reason in full (the table may cut it) and its unit's last lines."""
+    failed = [device for device in devices if device["status"] == "failed"]
+    parts: list[RenderableType] = []
+    for device in failed:
+        reason = device["reason"] or "no reason recorded"
+        heading = Text.assemble((device["device_id"], "bold"), " failed: ", reason)
+        parts += [Text(), heading, *[Padding(p, (0, 0, 0, 2)) for p in failure_log(device, last)]]
+    if last is not None and any(len(d.get("failure_log") or []) > last for d in failed):
+        parts += [Text(), Text("Every line: signalbeam rollouts show ID --verbose", style="dim")]
+    return parts
 
 
 def progress_line(rollout: dict[str, Any]) -> str:

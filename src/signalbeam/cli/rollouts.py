@@ -158,14 +158,21 @@ def list_rollouts(
 
 
 @app.command()
-def show(rollout_id: RolloutId, json_output: JsonFlag = False) -> None:
-    """Show a rollout: per wave counts, and every device's status with its reason."""
+def show(
+    rollout_id: RolloutId,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Every line of each failed unit's log.")
+    ] = False,
+    json_output: JsonFlag = False,
+) -> None:
+    """Show a rollout: per wave counts, every device's status with its reason, and the last
+    lines of each failed device's failing unit."""
     with connect() as api:
         rollout: dict[str, Any] = api.get(_path(rollout_id))
     if json_output:
         print_json(rollout)
         return
-    console().print(rollout_detail(rollout))
+    console().print(rollout_detail(rollout, verbose))
 
 
 def _control(rollout_id: int, action: str, done: str, json_output: bool) -> None:

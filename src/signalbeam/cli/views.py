@@ -132,7 +132,19 @@ def _summary(device: dict[str, Any]) -> list[tuple[str, Cell]]:
         ("generation", _generation(device)),
         ("enrolled", f"{local_time(device['enrolled_at'])} ({ago(device['enrolled_at'])})"),
         ("decommissioned", local_time(device["decommissioned_at"])),
+        ("downloads", downloads_text(device.get("downloads") or {})),
     ]
+
+
+def downloads_text(counters: dict[str, Any]) -> str:
+    """`3 (1 resumed, 0 cut), 52.0 MB sent`: artifact downloads as the server saw them."""
+    if not counters.get("requests"):
+        return "-"
+    sent = counters["bytes_sent"] / 1_000_000
+    return (
+        f"{counters['requests']} ({counters['resumed']} resumed, {counters['cut']} cut), "
+        f"{sent:.1f} MB sent"
+    )
 
 
 def _fact(value: Any) -> str:
@@ -212,15 +224,20 @@ def state_sections(device: dict[str, Any]) -> list[RenderableType]:
     return [*parts, Text()]
 
 
-def failure_log(reported: dict[str, Any]) -> list[RenderableType]:
-    """The last lines the unit that failed the update wrote, when the report carries them."""
+def failure_log(reported: dict[str, Any], last: int | None = None) -> list[RenderableType]:
+    """The last lines the unit that failed the update wrote, when the report carries them.
+
+    `last` shows only that many of them (the newest), saying how many there were.
+    """
     lines = reported.get("failure_log") or []
     if reported.get("status") != "failed" or not lines:
         return []
     unit = reported.get("failed_unit") or "the failed unit"
-    title = Text(f"Last {len(lines)} line{_s(lines)} of {unit}:", style="dim")
-    shown = Text("\n".join(_inert(line) for line in lines))
-    return [title, Padding(shown, (0, 0, 0, 2))]
+    shown = lines if last is None else lines[-last:]
+    of = f" of {len(lines)}" if len(shown) < len(lines) else ""
+    title = Text(f"Last {len(shown)}{of} line{_s(lines)} of {unit}:", style="dim")
+    text = Text("\n".join(_inert(line) for line in shown))
+    return [title, Padding(text, (0, 0, 0, 2))]
 
 
 def _s(items: Sequence[object]) -> str:
