@@ -128,3 +128,20 @@ async def test_cut_download_from_the_control_plane_resumes(
     assert f"range: bytes={kept}-".encode() in proxy.heads[1].lower()
     # The second answer carried only the rest of the blob (and its head), not all of it again.
     assert SIZE - kept < proxy.sent[1] < SIZE - kept + 2000
+    # ... and the server says so on the device, no packet sniffer needed.
+    counters = await downloads_counted(live_server, "pi-resume", 2)
+    assert (counters["requests"], counters["resumed"]) == (2, 1)
+    assert counters["bytes_sent"] >= CUT + SIZE - kept
+
+
+async def downloads_counted(server: LiveServer, device_id: str, requests: int) -> dict[str, int]:
+    """The device's download counters once `requests` downloads are counted."""
+    admin = {"Authorization": f"Bearer {server.admin_token}"}
+    async with httpx.AsyncClient(base_url=server.url, headers=admin, timeout=10) as http:
+        for _ in range(200):
+            device = (await http.get(f"/api/v1/devices/{device_id}")).json()
+            if device["downloads"]["requests"] >= requests:
+                counters: dict[str, int] = device["downloads"]
+                return counters
+            await asyncio.sleep(0.05)  # counted just after the answer ends: poll, bounded
+    raise AssertionError(f"{device_id}'s downloads were not counted: {device['downloads']}")

@@ -153,6 +153,12 @@ class Device(Base):
     # A reboot action waiting for a new boot id (cleared once one arrives).
     reboot_requested_at: Mapped[datetime | None]
     reboot_requested_by: Mapped[str | None] = mapped_column(String(255))
+    # Artifact downloads served to it: requests, those that resumed (a Range past byte 0),
+    # those cut before every byte was handed to the network, and bytes sent.
+    downloads: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    downloads_resumed: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    downloads_cut: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    download_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class DeviceLabel(Base):

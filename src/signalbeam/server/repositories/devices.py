@@ -190,6 +190,20 @@ class DeviceRepository(TenantRepository):
         )
         await self.session.flush()
 
+    async def count_download(self, pk: int, *, resumed: bool, cut: bool, sent: int) -> None:
+        """Add one artifact download served to the device to its counters."""
+        statement = (
+            update(Device)
+            .where(Device.tenant_id == self.tenant_id, Device.id == pk)
+            .values(
+                downloads=Device.downloads + 1,
+                downloads_resumed=Device.downloads_resumed + int(resumed),
+                downloads_cut=Device.downloads_cut + int(cut),
+                download_bytes=Device.download_bytes + sent,
+            )
+        )
+        await self.session.execute(statement)
+
     async def set_reboot_requested(self, pk: int, at: datetime | None, by: str | None) -> None:
         """Note a reboot asked for (until a new boot id arrives), or clear it (`at` None)."""
         statement = (

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -10,8 +12,11 @@ from starlette.responses import StreamingResponse
 from signalbeam.domain.artifacts import check_sha256
 from signalbeam.server.api.deps import CurrentDevice, RuntimeDep
 from signalbeam.server.api.problems import problem
-from signalbeam.server.artifacts.ranges import RangeNotSatisfiable, parse_range
+from signalbeam.server.artifacts.ranges import ByteRange, RangeNotSatisfiable, parse_range
+from signalbeam.server.runtime import Runtime
 from signalbeam.server.services import artifacts as artifact_service
+from signalbeam.server.services import downloads
+from signalbeam.server.services.downloads import Download, tracked
 
 router = APIRouter(prefix="/api/device/v1", tags=["device"])
 OCTETS = "application/octet-stream"
@@ -38,7 +43,8 @@ async def download(
         wanted = None  # RFC 9110 §13.1.5: a stale validator means "send it all"
     if wanted is None:
         headers["Content-Length"] = str(size)
-        return StreamingResponse(runtime.artifacts.open(digest), media_type=OCTETS, headers=headers)
+        whole = Download(device, digest, ByteRange(0, size, size))
+        return StreamingResponse(_body(runtime, whole), media_type=OCTETS, headers=headers)
     try:
         span = parse_range(wanted, size)
     except RangeNotSatisfiable as err:
@@ -46,5 +52,11 @@ async def download(
         return problem(416, "Range not satisfiable", str(err), field="Range", headers=headers)
     headers["Content-Range"] = span.content_range
     headers["Content-Length"] = str(span.length)
-    body = runtime.artifacts.open(digest, span.start, span.end)
+    body = _body(runtime, Download(device, digest, span))
     return StreamingResponse(body, status_code=206, media_type=OCTETS, headers=headers)
+
+
+def _body(runtime: Runtime, download: Download) -> AsyncIterator[bytes]:
+    span = download.span
+    chunks = runtime.artifacts.open(download.sha256, span.start, span.end)
+    return tracked(download, chunks, partial(downloads.count, runtime))

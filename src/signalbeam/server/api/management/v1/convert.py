@@ -70,6 +70,12 @@ def device(row: Device) -> schemas.DevicePublic:
         cordoned=row.cordoned_at is not None,
         boot_id=row.boot_id,
         rebooting_since=row.reboot_requested_at,
+        downloads=schemas.DownloadCounters(
+            requests=row.downloads,
+            resumed=row.downloads_resumed,
+            cut=row.downloads_cut,
+            bytes_sent=row.download_bytes,
+        ),
     )
 
 

@@ -91,6 +91,15 @@ class EnrollmentTokenCreated(EnrollmentTokenPublic):
     install_command: str
 
 
+class DownloadCounters(BaseModel):
+    """Artifact downloads served to one device, as the server saw them."""
+
+    requests: int = Field(default=0, description="artifact requests answered")
+    resumed: int = Field(default=0, description="requests for the rest of a blob (a Range past 0)")
+    cut: int = Field(default=0, description="answers that ended before every byte was sent")
+    bytes_sent: int = Field(default=0, description="bytes handed to the network")
+
+
 class DevicePublic(BaseModel):
     device_id: str
     name: str
@@ -109,6 +118,10 @@ class DevicePublic(BaseModel):
     boot_id: str | None = Field(default=None, description="the boot its agent last reported")
     rebooting_since: datetime | None = Field(
         default=None, description="a reboot was asked for then; null once a new boot id came"
+    )
+    downloads: DownloadCounters = Field(
+        default_factory=DownloadCounters,
+        description="artifact downloads the server has served this device",
     )
 
 
