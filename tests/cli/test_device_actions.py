@@ -7,7 +7,9 @@ device answers on the test's event loop meanwhile.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import signal
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,7 +22,7 @@ from websockets.asyncio.client import ClientConnection
 from signalbeam.protocol.sessions import control
 from tests.cli.runner import Cli, Result
 from tests.conftest import LiveServer, start_server, stop_server
-from tests.server.session_support import ScriptedDevice, running
+from tests.server.session_support import BOUND, ScriptedDevice, running
 from tests.test_bundles_api import BUNDLE
 
 BOOT_A = "aaaa1111-0000-4000-8000-000000000001"
@@ -212,3 +214,86 @@ async def test_drain_waits_for_the_units_to_stop_and_says_how_to_bring_it_back(
     assert lines[-1].startswith("To bring a drained device back: signalbeam uncordon DEVICE, ")
     assert all(result.code == 0 for result in back)
     assert "back to warehouse-monitor@1.2.0" in back[1].out
+
+
+class SlowDevice(Device):
+    """A device that answers a restart only once the test lets it (pi-1 answers at once).
+
+    A server that gave up the action when its operator left would close this connection
+    first; the device notes that as `dropped`.
+    """
+
+    def __init__(self, http: httpx.AsyncClient, credential: str, release: asyncio.Event) -> None:
+        super().__init__(http, credential, BOOT_A)
+        self.release = release
+        self.asked = asyncio.Event()
+        self.dropped = asyncio.Event()
+
+    async def answer(self, opened: dict[str, Any], ws: ClientConnection) -> None:
+        self.asked.set()
+        released = asyncio.ensure_future(self.release.wait())
+        closed = asyncio.ensure_future(ws.wait_closed())
+        await asyncio.wait({released, closed}, return_when=asyncio.FIRST_COMPLETED)
+        released.cancel()
+        if closed.done():
+            self.dropped.set()
+            return
+        closed.cancel()
+        await ws.send(control("exit", code=0, detail=f"restarted app {opened['unit']}"))
+
+
+async def test_ctrl_c_stops_the_progress_but_every_asked_device_gets_its_result_recorded(
+    quick_server: LiveServer, tmp_path: Path
+) -> None:
+    cli = admin_cli(tmp_path, quick_server)
+    release, fast = asyncio.Event(), asyncio.Event()
+    fast.set()
+    async with admin(quick_server) as http, contextlib.AsyncExitStack() as stack:
+        devices = [
+            SlowDevice(
+                http, await enrolled(http, f"pi-{n}", site="oslo"), fast if n == 1 else release
+            )
+            for n in range(1, 5)
+        ]
+        for device in devices:
+            await stack.enter_async_context(online(device))
+        process = cli.start("restart", "--selector", "site=oslo", "web")
+        assert await asyncio.to_thread(process.stdout.readline) == "restart:\n"  # type: ignore[union-attr]
+        first = await asyncio.to_thread(process.stdout.readline)  # type: ignore[union-attr]
+        assert first == "pi-1  done     restarted app web\n"
+        for device in devices:
+            await asyncio.wait_for(device.asked.wait(), BOUND)
+        process.send_signal(signal.SIGINT)  # Ctrl-C while three devices are still working
+        out, err = await asyncio.to_thread(process.communicate, timeout=BOUND)
+        # The operator is gone; no device's connection may be dropped for it (this waits
+        # out a short window on purpose: a server that gave up would drop them at once).
+        drops = [asyncio.ensure_future(d.dropped.wait()) for d in devices]
+        done, _ = await asyncio.wait(drops, timeout=1.0)
+        for task in drops:
+            task.cancel()
+        assert not done, "the server dropped the action when the operator left"
+        release.set()
+        events = await _recorded(http, "device.unit_restarted", 4)
+    assert process.returncode == 130, (out, err)
+    assert "pi-2" not in out and "Traceback" not in err
+    assert err.splitlines() == [
+        "interrupted: the restart goes on on the server and the devices; every device's result "
+        "is recorded: signalbeam events ls --type device.unit_restarted "
+        "--type device.action_failed (or each device's page)"
+    ]
+    assert sorted(e["message"] for e in events) == [
+        f"web on pi-{n} restarted by admin" for n in range(1, 5)
+    ]
+
+
+async def _recorded(http: httpx.AsyncClient, kind: str, count: int) -> list[dict[str, Any]]:
+    """The events of `kind` once there are `count` of them (fails after BOUND seconds)."""
+    deadline = asyncio.get_running_loop().time() + BOUND
+    while True:
+        items: list[dict[str, Any]] = (
+            await http.get("/api/v1/events", params={"type": kind})
+        ).json()["items"]
+        if len(items) >= count:
+            return items
+        assert asyncio.get_running_loop().time() < deadline, f"only {len(items)} {kind} events"
+        await asyncio.sleep(0.1)

@@ -20,6 +20,14 @@ from signalbeam.cli.output import CliError
 from signalbeam.domain.durations import coarse_duration
 
 POLL_SECONDS = 1.0
+EXIT_INTERRUPTED = 130
+# Where each action's results are recorded, as `signalbeam events ls --type` takes them.
+RESULT_EVENTS = {
+    "restart": ["device.unit_restarted", "device.action_failed"],
+    "restart-agent": ["device.agent_restarted", "device.action_failed"],
+    "reboot": ["device.reboot_requested", "device.rebooted", "device.action_failed"],
+    "drain": ["device.drained"],
+}
 NDJSON = "application/x-ndjson"
 BRING_BACK = (
     "To bring a drained device back: signalbeam uncordon DEVICE, then signalbeam rollback DEVICE "
@@ -34,6 +42,8 @@ class Progress:
     action: str
     quiet: bool = False
     devices: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The server took the action (its answer began): from then on it runs without us.
+    taken: bool = False
 
     def update(self, device_id: str, status: str, detail: str) -> None:
         """Record (and show) a device's new result."""
@@ -61,10 +71,23 @@ def stream(api: Api, body: dict[str, Any], progress: Progress) -> None:
     """Run the action on the server, recording each device's result as it comes."""
     headers = {"Accept": NDJSON}
     with api.stream("/api/v1/actions", headers=headers, method="POST", body=body) as response:
+        progress.taken = True
         for line in response.iter_lines():
             if line.strip():
                 result = json.loads(line)
                 progress.update(result["device_id"], result["status"], result["detail"])
+
+
+def interrupted(progress: Progress) -> str:
+    """What Ctrl-C says: the action goes on without us, and where its results will be."""
+    action = progress.action
+    if not progress.taken:
+        return f"interrupted before the server took the {action}; no device was asked"
+    types = " ".join(f"--type {t}" for t in RESULT_EVENTS.get(action, []))
+    return (
+        f"interrupted: the {action} goes on on the server and the devices; every device's "
+        f"result is recorded: signalbeam events ls {types} (or each device's page)"
+    )
 
 
 def wait(api: Api, progress: Progress, timeout: float) -> None:

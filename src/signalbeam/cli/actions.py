@@ -6,12 +6,13 @@ restart-agent and reboot print a line per device as it answers, then wait for pe
 
 from __future__ import annotations
 
+import signal
 from typing import Annotated, Any
 
 import typer
 
 from signalbeam.cli import action_progress
-from signalbeam.cli.action_progress import BRING_BACK, Progress
+from signalbeam.cli.action_progress import BRING_BACK, EXIT_INTERRUPTED, Progress
 from signalbeam.cli.arguments import duration
 from signalbeam.cli.client import connect
 from signalbeam.cli.output import CliError, JsonFlag, console, print_json, table
@@ -110,11 +111,18 @@ def act(
     progress = Progress(action, quiet=json_output)
     if not json_output:
         typer.echo(f"{action}:")
-    with connect() as api:
-        action_progress.stream(api, {"action": action, **body}, progress)
-        if wait is not None:
-            seconds = parse_duration(duration(wait, "--timeout")).total_seconds()
-            action_progress.wait(api, progress, seconds)
+    seconds = None if wait is None else parse_duration(duration(wait, "--timeout")).total_seconds()
+    # Scripts start background jobs with SIGINT ignored; Ctrl-C must still stop the watching.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with connect() as api:
+            action_progress.stream(api, {"action": action, **body}, progress)
+            if seconds is not None:
+                action_progress.wait(api, progress, seconds)
+    except KeyboardInterrupt:
+        # Only the watching stops: the server finishes the action and records every result.
+        typer.echo(action_progress.interrupted(progress), err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     if json_output:
         print_json({"action": action, "plan": False, "devices": list(progress.devices.values())})
     else:

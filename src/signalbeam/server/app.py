@@ -119,6 +119,8 @@ def create_app(settings: ServerSettings, on_ready: OnReady | None = None) -> Fas
         try:
             yield
         finally:
+            # Device actions record the answers they have (their sessions have ended).
+            await runtime.action_runs.close()
             for task in workers:
                 task.cancel()
             await asyncio.gather(*workers, return_exceptions=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -10,6 +10,7 @@ from signalbeam.server.artifacts.filesystem import FilesystemStore
 from signalbeam.server.artifacts.store import ArtifactStore
 from signalbeam.server.db.session import create_engine, create_session_factory
 from signalbeam.server.security import TokenHasher, load_or_create_key
+from signalbeam.server.services.action_runs import ActionRuns
 from signalbeam.server.services.bus import EventBus
 from signalbeam.server.services.context import Actor, UnitOfWork
 from signalbeam.server.services.credential_lookups import CredentialLookups
@@ -35,6 +36,7 @@ class Runtime:
     credential_lookups: CredentialLookups
     artifacts: ArtifactStore
     broker: SessionBroker
+    action_runs: ActionRuns = field(default_factory=ActionRuns)
 
     def begin_shutdown(self) -> None:
         """End live event streams, sessions and held long polls so the process can stop."""

@@ -62,6 +62,8 @@ async def ask(
     runtime: Runtime, actor: Actor, device: DeviceRef, action: str, unit: str | None = None
 ) -> Answer:
     """Offer the action to the device, send it once the agent connects, read its answer."""
+    if runtime.broker.closing:
+        return Answer(False, "the control plane is restarting; the action was not sent")
     session = _offered(runtime, actor, device, action, unit)
     runtime.broker.offer(session)
     try:

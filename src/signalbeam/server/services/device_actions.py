@@ -4,7 +4,8 @@ Each is planned like every action, then asked of every reachable device of the t
 an `action` session (action_sessions.py). A device that cannot be reached now is `skipped`,
 never `failed`: offline, a restart of a unit it does not run, a reboot its agent could not
 confirm. A reboot is `pending` until the device reports a new boot id (workers/reboots.py).
-Every answer is recorded as an event, with who asked, the device, the unit and the result.
+Every answer is recorded as an event, with who asked, the device, the unit and the result,
+also when the operator stops reading the progress (action_runs.py).
 """
 
 from __future__ import annotations
@@ -60,7 +61,11 @@ async def start(
         device_ids = await checked_target(uow, target)
         found = {d.device_id: d for d in await uow.devices.get_many(device_ids)}
         devices = [_reachable(found[device_id], request) for device_id in device_ids]
-    return device_ids, _results(runtime, actor, request, devices, plan)
+    results = _results(runtime, actor, request, devices, plan)
+    if plan:
+        return device_ids, results
+    # Devices asked act anyway: their answers are recorded even if the operator goes.
+    return device_ids, runtime.action_runs.start(results, len(devices))
 
 
 async def _results(
