@@ -10,21 +10,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
-import time
-import uuid
 from datetime import UTC, datetime, timedelta
 
 from signalbeam.domain.model import Role
 from signalbeam.domain.rollouts import RolloutState, step
-from signalbeam.server.repositories import leases
 from signalbeam.server.repositories.rollouts import StaleRollout, active_ids
 from signalbeam.server.runtime import Runtime
 from signalbeam.server.services.context import Actor
 from signalbeam.server.services.desired import announce_desired
 from signalbeam.server.services.rollout_outcomes import apply_outcome
 from signalbeam.server.services.rollout_targets import current_target, held_devices, observe
+from signalbeam.server.workers.leadership import Leadership
 
 log = logging.getLogger(__name__)
 LEASE = "rollout-engine"
@@ -35,11 +31,6 @@ MIN_GAP = 0.2
 def engine_actor(tenant_id: int) -> Actor:
     """Who the activity log names for what the engine does."""
     return Actor(tenant_id=tenant_id, kind="system", name="rollout-engine", role=Role.ADMIN)
-
-
-def new_holder() -> str:
-    """A name for this process's claim on the lease, unique even across restarts."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 async def step_rollout(runtime: Runtime, tenant_id: int, rollout_id: int, now: datetime) -> bool:
@@ -75,11 +66,14 @@ class RolloutEngine:
     ) -> None:
         self.runtime = runtime
         self.interval = (interval or runtime.settings.rollout_interval).total_seconds()
-        self.lease = lease or runtime.settings.rollout_lease
-        self.holder = holder or new_holder()
-        self.leading = False
-        self._renewed = 0.0
+        ttl = lease or runtime.settings.rollout_lease
+        self.leadership = Leadership(runtime, LEASE, "rollout engine", ttl, holder)
         self._wake = asyncio.Event()
+
+    @property
+    def leading(self) -> bool:
+        """Whether this process runs the engine now."""
+        return self.leadership.leading
 
     def poke(self) -> None:
         """Step soon: a device reported, or an operator changed something."""
@@ -94,34 +88,19 @@ class RolloutEngine:
                 await self._sleep()
         finally:
             self.runtime.ingestor.listeners.remove(self.poke)
-            await self._release()
+            await self.leadership.release()
 
     async def run_once(self) -> int:
         """Renew the lease and, holding it, step every active rollout; returns how many changed."""
         now = datetime.now(UTC)
         try:
-            if not await self._hold(now):
+            if not await self.leadership.hold(now):
                 return 0
             return await self._step_all(now)
         except Exception:
             # A database hiccup must not stop the engine; the next step tries again.
             log.exception("rollout engine step failed; retrying in %.1fs", self.interval)
             return 0
-
-    async def _hold(self, now: datetime) -> bool:
-        # Renewing a third of the way through the lease keeps it safely held without a
-        # database write every step (SQLite has one writer, and heartbeats need it).
-        if self.leading and time.monotonic() - self._renewed < self.lease.total_seconds() / 3:
-            return True
-        async with self.runtime.sessions() as session:
-            held = await leases.acquire(session, LEASE, self.holder, now, self.lease)
-        if held:
-            self._renewed = time.monotonic()
-        if held != self.leading:
-            verb = "runs" if held else "no longer runs"
-            log.info("this server (%s) %s the rollout engine", self.holder, verb)
-        self.leading = held
-        return held
 
     async def _step_all(self, now: datetime) -> int:
         async with self.runtime.sessions() as session:
@@ -147,14 +126,6 @@ class RolloutEngine:
             # Reports come in bursts; a short pause lets one step take in the whole burst.
             await asyncio.sleep(MIN_GAP)
             self._wake.clear()
-
-    async def _release(self) -> None:
-        if not self.leading:
-            return
-        with contextlib.suppress(Exception):
-            async with self.runtime.sessions() as session:
-                await leases.release(session, LEASE, self.holder, datetime.now(UTC))
-        self.leading = False
 
 
 async def run_rollout_engine(runtime: Runtime) -> None:
