@@ -23,6 +23,7 @@ from signalbeam.domain.model import DesiredKind
 from signalbeam.protocol.device_v1 import DesiredState, SyncResponse, WatchResponse
 from signalbeam.protocol.sessions import AGENT_UNIT
 from signalbeam.sim.metrics import MetricWalk
+from signalbeam.sim.reconnect import Reconnect, retry_after
 from signalbeam.sim.sessions import SessionPeer
 from signalbeam.sim.stats import FleetStats
 
@@ -32,7 +33,6 @@ SYNC_PATH = "/api/device/v1/sync"
 WATCH_PATH = "/api/device/v1/watch"
 # Extra time a held watch may take on top of its own timeout before the client gives up.
 WATCH_GRACE_SECONDS = 15.0
-MAX_WATCH_RETRY_SECONDS = 5.0
 FAILURE_REASONS = (
     "image pull failed: registry 10.0.0.5:5000 unreachable (connection refused)",
     "health check failed: http://127.0.0.1:8080/health returned 503 after 60s",
@@ -206,6 +206,10 @@ class VirtualDevice:
         self._watched = -1
         self._last_sample = 0.0
         self._wake = asyncio.Event()
+        # Set while the last sync was answered: the watch waits for it, as the agent's does.
+        self._online = asyncio.Event()
+        self._reconnect = Reconnect(behaviour.interval, self._rng.random)
+        self.synced_at: float | None = None  # time.monotonic() of the last answered sync
         self._tasks: set[asyncio.Task[None]] = set()
         self._watch_task: asyncio.Task[None] | None = None
         self._apply_task: asyncio.Task[None] | None = None
@@ -222,6 +226,11 @@ class VirtualDevice:
         self._answering: set[str] = set()
 
     @property
+    def online(self) -> bool:
+        """True while the device's last sync was answered (its watch waits for this)."""
+        return self._online.is_set()
+
+    @property
     def tasks(self) -> set[asyncio.Task[None]]:
         """The device's running tasks (sync loop, watch, apply)."""
         return set(self._tasks)
@@ -232,6 +241,7 @@ class VirtualDevice:
             return
         self.state = DeviceState.RUNNING
         self._facts_sent = False
+        self._online.clear()
         self._spawn(self._run(delay))
         if self.reported["generation"] < self.generation:
             self._begin_apply(self.generation)  # it went offline halfway through an update
@@ -283,8 +293,11 @@ class VirtualDevice:
         self._last_sample = loop.time()
         while self.state is DeviceState.RUNNING:
             due = loop.time() + self.behaviour.interval
-            synced = await self._sync()
-            if synced and self.behaviour.watch and self._watch_task not in self._tasks:
+            retry = await self._sync()
+            if retry is not None:
+                self._online.clear()
+                due = loop.time() + retry
+            elif self.behaviour.watch and self._watch_task not in self._tasks:
                 self._watch_task = self._spawn(self._watch_loop())
             await self._sleep_until(due)
 
@@ -309,8 +322,8 @@ class VirtualDevice:
             body["facts"] = self._facts
         return orjson.dumps(body)
 
-    async def _sync(self) -> bool:
-        """One sync; True when the server answered it."""
+    async def _sync(self) -> float | None:
+        """One sync; None when the server answered it, else the seconds until the next try."""
         body = self.sync_body()
         # perf_counter, not loop.time(): uvloop's clock only has millisecond resolution.
         started = time.perf_counter()
@@ -322,23 +335,26 @@ class VirtualDevice:
             )
         except httpx.HTTPError as err:
             self._stats.sync_failed(error_kind(err))
-            return False
+            return self._reconnect.unreachable()
         elapsed = time.perf_counter() - started
         if response.status_code == 401:
             self._refused(problem_detail(response))
-            return False
+            return self._reconnect.refused(None)
         if response.status_code != 200:
             self._stats.sync_failed(f"HTTP {response.status_code}")
-            return False
+            return self._reconnect.refused(retry_after(response))
         try:
             answer = SyncResponse.model_validate_json(response.content)
         except ValidationError:
             self._stats.sync_failed("answer does not match device API v1")
-            return False
+            return self._reconnect.refused(None)
         self._stats.sync_succeeded(elapsed)
+        self.synced_at = time.monotonic()
+        self._reconnect.synced()
+        self._online.set()
         self._facts_sent = True
         self._take(answer)
-        return True
+        return None
 
     def _take(self, answer: SyncResponse) -> None:
         if answer.status != "changed" or answer.desired is None:
@@ -381,9 +397,12 @@ class VirtualDevice:
 
     async def _watch_loop(self) -> None:
         while self.state is DeviceState.RUNNING:
-            if not await self._watch_once():
-                pause = min(MAX_WATCH_RETRY_SECONDS, self.behaviour.interval)
-                await asyncio.sleep(pause * self._rng.uniform(0.5, 1.5))
+            # While syncs fail the watch waits for the next good one instead of probing too.
+            await self._online.wait()
+            if await self._watch_once():
+                self._reconnect.watch_held()
+            else:
+                await asyncio.sleep(self._reconnect.watch_failed())
 
     async def _watch_once(self) -> bool:
         """One long-poll; False when it failed and the next should wait a little."""

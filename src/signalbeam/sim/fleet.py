@@ -26,6 +26,7 @@ from signalbeam.sim.device import (
     facts,
     problem_detail,
 )
+from signalbeam.sim.reconnect import CONNECT_SECONDS
 from signalbeam.sim.stats import FleetStats
 
 log = logging.getLogger("signalbeam.sim")
@@ -116,7 +117,7 @@ class Fleet:
         return httpx.AsyncClient(
             base_url=self.config.server_url,
             limits=limits,
-            timeout=httpx.Timeout(self.config.request_timeout, connect=10.0),
+            timeout=httpx.Timeout(self.config.request_timeout, connect=CONNECT_SECONDS),
             headers={"User-Agent": f"signalbeam-sim/{__version__}"},
             transport=self._transport,
         )
