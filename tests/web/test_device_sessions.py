@@ -4,14 +4,29 @@ chromium."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
+import pytest
 from websockets.asyncio.client import ClientConnection
 
 from signalbeam.protocol.sessions import STDERR, STDIN, STDOUT, frame, unframe
+from tests.agent.bundle_support import (
+    assign,
+    push,
+    relay,
+    serve_artifacts,
+    start_agent,
+    wait_reported,
+)
+from tests.agent.support import Admin, Agents
+from tests.components import free_port
 from tests.conftest import LiveServer
 from tests.server.session_support import ScriptedDevice, attach, online_device, running
 from tests.web.browser import chromium, expect, signed_in, snap
@@ -111,3 +126,59 @@ async def test_a_recorded_terminal_replays_from_the_device_page(
         await expect(screen).to_contain_text("second screen")
         await expect(status).to_have_text("Ended.")
         await snap(page, screenshots, "21-device-session-replay")
+
+
+@pytest.fixture
+def kiosk(server: LiveServer, tmp_path: Path) -> Iterator[tuple[Admin, str]]:
+    """A real agent (remote access allowed) running the relay app with RELAY_SITE set; the
+    admin and the app's artifact sha256 (the name of the directory it runs in)."""
+    admin, agents = Admin(server.url, server.admin_token), Agents()
+    try:
+        with contextlib.contextmanager(serve_artifacts)() as artifacts:
+            flag = tmp_path / "flag"
+            flag.touch()
+            bundle = relay("1.0.0", artifacts, free_port(), flag)
+            bundle["apps"][0]["env"] = {"RELAY_SITE": "oslo-harbour"}
+            start_agent(server, admin, agents, tmp_path, "kiosk-1", remote_access="true")
+            push(admin, bundle)
+            assign(admin, "relay@1.0.0", devices=["kiosk-1"])
+            wait_reported(admin, "kiosk-1", "running", "1.0.0")
+            yield admin, bundle["apps"][0]["artifact"]["sha256"]
+    finally:
+        agents.stop_all()
+        admin.close()
+        _stop_apps_under(tmp_path)  # a native app outlives its agent by design
+
+
+def _stop_apps_under(root: Path) -> None:
+    for process in psutil.process_iter(["pid"]):
+        try:
+            if process.pid != os.getpid() and process.cwd().startswith(str(root)):
+                process.kill()
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+
+
+async def test_the_terminal_opens_in_the_unit_chosen(
+    server: LiveServer, api: httpx.AsyncClient, kiosk: tuple[Admin, str], screenshots: Path
+) -> None:
+    _admin, sha256 = kiosk
+    await api.put("/api/v1/remote-access", json={"enabled": True})
+    async with chromium() as browser, signed_in(browser, server.url) as page:
+        await page.goto(server.url + "/devices/kiosk-1")
+        picker = page.get_by_label("Open in")
+        await expect(picker.locator("option")).to_have_text(["host", "relay-controller (app)"])
+        await picker.select_option("relay-controller")
+        await page.get_by_role("button", name="Open terminal").click()
+        status, screen = page.locator("#terminal-status"), page.locator("#terminal")
+        await expect(status).to_have_text(
+            "Connected to relay-controller (recorded).", timeout=20_000
+        )
+        # Typed with $ signs, so only the shell's answers carry the values.
+        await page.keyboard.type('echo "site=$RELAY_SITE dir=${PWD##*/}"; exit 4')
+        await page.keyboard.press("Enter")
+        await expect(status).to_have_text("Shell exited with status 4.", timeout=20_000)
+        await expect(screen).to_contain_text(f"site=oslo-harbour dir={sha256}")
+        await snap(page, screenshots, "22-device-terminal-in-unit")
+    started = (await api.get("/api/v1/events", params={"type": "session.started"})).json()
+    assert [e["data"]["unit"] for e in started["items"]] == ["relay-controller"]

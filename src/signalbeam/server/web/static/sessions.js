@@ -93,6 +93,7 @@
   var closeButton = document.getElementById("terminal-close");
   var termStatus = document.getElementById("terminal-status");
   var holder = document.getElementById("terminal");
+  var unitSelect = document.getElementById("terminal-unit");
   var encoder = new TextEncoder();
   var termSocket = null;
   openButton.addEventListener("click", function () {
@@ -100,16 +101,22 @@
     holder.textContent = "";
     var term = new window.Terminal({ rows: 24, cols: 100, convertEol: false });
     term.open(holder);
+    // Empty is the host; else a unit the device reported (its container, or an app's directory).
+    var unit = unitSelect.value;
     say(termStatus, "Asking the device…");
-    ask({ kind: "shell", rows: term.rows, cols: term.cols }).then(function (created) {
+    unitSelect.disabled = true;
+    ask({ kind: "shell", unit: unit, rows: term.rows, cols: term.cols }).then(function (created) {
       termSocket = connect(created.stream, {
         output: function (stream, bytes) { term.write(bytes); },
         control: function (control) {
-          if (control.type === "started") { say(termStatus, "Connected (recorded)."); openButton.hidden = true; closeButton.hidden = false; term.focus(); }
+          if (control.type === "started") {
+            say(termStatus, unit ? "Connected to " + unit + " (recorded)." : "Connected (recorded).");
+            openButton.hidden = true; closeButton.hidden = false; term.focus();
+          }
           if (control.type === "exit") { say(termStatus, "Shell exited with status " + control.code + "."); }
           if (control.type === "error") { say(termStatus, "Error: " + control.detail); }
         },
-        closed: function () { termSocket = null; openButton.hidden = false; closeButton.hidden = true; }
+        closed: function () { termSocket = null; openButton.hidden = false; closeButton.hidden = true; unitSelect.disabled = false; }
       });
       term.onData(function (data) {
         if (!termSocket || termSocket.readyState !== 1) { return; }
@@ -124,7 +131,7 @@
           termSocket.send(JSON.stringify({ type: "resize", rows: size.rows, cols: size.cols }));
         }
       });
-    }).catch(function (err) { say(termStatus, "Error: " + err.message); });
+    }).catch(function (err) { say(termStatus, "Error: " + err.message); unitSelect.disabled = false; });
   });
   closeButton.addEventListener("click", function () { if (termSocket) { termSocket.close(); } });
 
