@@ -68,6 +68,8 @@ async def ask(
     runtime.broker.offer(session)
     try:
         socket = await _connected(session)
+        if socket is None and runtime.broker.closing:
+            return Answer(False, "the control plane is restarting; the action was not sent")
         if socket is None:
             return Answer(
                 False,
