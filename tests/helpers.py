@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import httpx
+
+T = TypeVar("T")
 
 
 async def enrollment_token(client: httpx.AsyncClient, **body: Any) -> str:
@@ -62,3 +67,17 @@ async def new_device(
     response = await sync(anon, credential)
     assert response.status_code == 200, response.text
     return credential
+
+
+async def eventually(
+    check: Callable[[], Awaitable[T | None]], what: str, timeout: float = 20.0
+) -> T:
+    """Poll `check` until it returns something truthy; fail saying `what` never happened."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{what} did not happen within {timeout:.0f}s (last: {last!r})")

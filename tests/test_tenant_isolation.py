@@ -13,7 +13,8 @@ from fastapi import FastAPI
 from signalbeam.server.runtime import Runtime
 from signalbeam.server.services import tenants
 from signalbeam.server.services import users as user_service
-from tests.helpers import enroll, enrollment_token, new_device, sync
+from tests.helpers import enroll, enrollment_token, eventually, new_device, sync
+from tests.server.test_alerts import go_offline, incidents
 
 
 @dataclass
@@ -216,3 +217,25 @@ async def test_actions_cannot_touch_the_other_tenants_devices(
     assert theirs["rebooting_since"] is None and theirs["desired"]["bundle"] is None
     their_events = (await other.client.get("/api/v1/events")).json()["items"]
     assert not [e for e in their_events if e["type"].startswith(("device.reboot", "device.drain"))]
+
+
+async def test_alert_rules_and_incidents_stay_inside_the_tenant(
+    client: httpx.AsyncClient, other: Other, runtime: Runtime
+) -> None:
+    await other.client.post(
+        "/api/v1/alerts/rules", json={"name": "acme-down", "kind": "device_offline", "for": "1s"}
+    )
+    assert "acme-down" not in [r["name"] for r in (await client.get("/api/v1/alerts/rules")).json()]
+    assert (await client.get("/api/v1/alerts/rules/acme-down")).status_code == 404
+    assert (await client.delete("/api/v1/alerts/rules/acme-down")).status_code == 404
+    await go_offline(runtime)
+    theirs = await eventually(lambda: incidents(other.client, state="firing"), "acme's incident")
+    assert await incidents(client) == []
+    for path in ("", "/ack", "/resolve"):
+        method = client.get if not path else client.post
+        assert (
+            await method(f"/api/v1/alerts/incidents/{theirs[0]['id']}{path}")
+        ).status_code == 404
+    assert (
+        await client.get("/api/v1/alerts/incidents", params={"device": "acme-pi"})
+    ).status_code == 404

@@ -101,3 +101,8 @@ class EventType(StrEnum):
     DEVICE_REBOOTED = "device.rebooted"
     DEVICE_DRAINED = "device.drained"
     DEVICE_ACTION_FAILED = "device.action_failed"
+    ALERT_RULE_CHANGED = "alert_rule.changed"
+    INCIDENT_OPENED = "incident.opened"
+    INCIDENT_REOPENED = "incident.reopened"
+    INCIDENT_ACKNOWLEDGED = "incident.acknowledged"
+    INCIDENT_RESOLVED = "incident.resolved"

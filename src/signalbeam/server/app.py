@@ -22,6 +22,7 @@ from signalbeam.server.api.device.v1.sync_fast_path import ControlPlaneApp, Sync
 from signalbeam.server.api.limits import BodyLimitMiddleware
 from signalbeam.server.api.management.v1 import (
     actions,
+    alerts,
     artifacts,
     bundles,
     devices,
@@ -39,6 +40,7 @@ from signalbeam.server.discovery import Advertiser
 from signalbeam.server.runtime import Runtime, build_runtime
 from signalbeam.server.settings import ServerSettings
 from signalbeam.server.web import mount as web
+from signalbeam.server.workers.alerts import run_alerts
 from signalbeam.server.workers.presence import run_sweeper
 from signalbeam.server.workers.retention import run_retention
 from signalbeam.server.workers.rollout_engine import run_rollout_engine
@@ -62,6 +64,7 @@ def _management_router() -> APIRouter:
         sessions,
         remote_access,
         actions,
+        alerts,
     ):
         router.include_router(module.router)
     return router
@@ -96,6 +99,7 @@ def _start_workers(runtime: Runtime, advertiser: Advertiser | None) -> list[asyn
         run_sweeper(runtime, runtime.ingestor, settings.sweep_interval),
         run_retention(runtime),
         run_rollout_engine(runtime),
+        run_alerts(runtime),
     ]
     if advertiser is not None:
         # Probing the network takes a second or two; the server need not wait for it.

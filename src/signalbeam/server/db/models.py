@@ -435,3 +435,92 @@ class BundleArtifact(Base):
     )
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+
+
+class AlertRule(Base):
+    """A condition a tenant wants to hear about, on the devices (or rollouts) in its scope."""
+
+    __tablename__ = "alert_rules"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(63))
+    kind: Mapped[str] = mapped_column(String(32))
+    severity: Mapped[str] = mapped_column(String(16))
+    for_seconds: Mapped[int] = mapped_column(Integer, default=0)
+    selector: Mapped[str | None] = mapped_column(Text)
+    group_name: Mapped[str | None] = mapped_column(String(63))
+    enabled: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(255))
+    updated_at: Mapped[datetime]
+
+
+class Incident(Base):
+    """One rule firing on one subject (a device, or `rollout/<id>`), from open to resolved."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (
+        Index("ix_incidents_tenant_state", "tenant_id", "state", "id"),
+        Index("ix_incidents_subject", "rule_id", "subject", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    rule_id: Mapped[int] = mapped_column(ForeignKey("alert_rules.id", ondelete="CASCADE"))
+    subject: Mapped[str] = mapped_column(String(160))
+    device_pk: Mapped[int | None] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
+    device_id: Mapped[str | None] = mapped_column(String(128))
+    state: Mapped[str] = mapped_column(String(16))
+    severity: Mapped[str] = mapped_column(String(16))
+    title: Mapped[str] = mapped_column(Text)
+    opened_at: Mapped[datetime]
+    last_fired_at: Mapped[datetime]
+    fired_count: Mapped[int] = mapped_column(Integer, default=1)
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(255))
+    resolved_at: Mapped[datetime | None]
+    resolved_by: Mapped[str | None] = mapped_column(String(255))
+    # The change that preceded it on its device or rollout: {event_id, type, message, at}.
+    cause: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class IncidentEntry(Base):
+    """One line of an incident's timeline: fired, fired again, acknowledged, resolved."""
+
+    __tablename__ = "incident_entries"
+    __table_args__ = (Index("ix_incident_entries_incident", "incident_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(255))
+    message: Mapped[str] = mapped_column(Text)
+
+
+class AlertWait(Base):
+    """A condition that began and fires at `due_at` unless it ends first (offline for T)."""
+
+    __tablename__ = "alert_waits"
+    __table_args__ = (Index("ix_alert_waits_due", "due_at"),)
+
+    rule_id: Mapped[int] = mapped_column(
+        ForeignKey("alert_rules.id", ondelete="CASCADE"), primary_key=True
+    )
+    subject: Mapped[str] = mapped_column(String(160), primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    device_pk: Mapped[int | None] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
+    since: Mapped[datetime]
+    due_at: Mapped[datetime]
+    message: Mapped[str] = mapped_column(Text)
+
+
+class WorkerCursor(Base):
+    """How far a worker that follows the event log has read (the alerts worker)."""
+
+    __tablename__ = "worker_cursors"
+
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    last_event_id: Mapped[int] = mapped_column(BigInteger, default=0)

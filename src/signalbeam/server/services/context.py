@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from signalbeam.domain.errors import Forbidden
 from signalbeam.domain.model import EventType, Role
 from signalbeam.server.db.models import Device, Event
+from signalbeam.server.repositories.alerts import AlertRuleRepository, IncidentRepository
 from signalbeam.server.repositories.bundles import BundleRepository
 from signalbeam.server.repositories.devices import DeviceRepository
 from signalbeam.server.repositories.enrollment_tokens import EnrollmentTokenRepository
@@ -137,6 +138,8 @@ class UnitOfWork:
         self.api_tokens = ApiTokenRepository(self.session, tenant)
         self.enrollment_tokens = EnrollmentTokenRepository(self.session, tenant)
         self.signing = SigningRepository(self.session, tenant)
+        self.alert_rules = AlertRuleRepository(self.session, tenant)
+        self.incidents = IncidentRepository(self.session, tenant)
         return self
 
     async def __aexit__(

@@ -11,6 +11,7 @@ from signalbeam.domain.model import EventType, Role
 from signalbeam.server.db.models import Tenant, User
 from signalbeam.server.repositories import tenants as tenant_repo
 from signalbeam.server.runtime import Runtime
+from signalbeam.server.services import alert_rules
 from signalbeam.server.services import users as user_service
 from signalbeam.server.services.context import Actor, system_actor
 
@@ -50,6 +51,7 @@ async def create(runtime: Runtime, slug: str, name: str, admin_username: str) ->
             )
         )
         uow.record(EventType.USER_CREATED, f"first admin {admin_username} created")
+        await alert_rules.add_defaults(uow)
         actor = Actor(tenant.id, "user", admin.username, Role.ADMIN, admin.id)
         token = await user_service.issue_token(runtime, uow, actor, "first-admin", expires_in=None)
         await uow.commit()

@@ -1,0 +1,96 @@
+"""Request and response bodies of alert rules and incidents."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field, StringConstraints
+
+from signalbeam.domain.alerts import RULE_NAME_PATTERN, IncidentState, RuleKind, Severity
+from signalbeam.server.api.management.v1.field_rules import DURATION, Duration, GroupName
+from signalbeam.server.api.management.v1.schemas import Body
+
+RuleName = Annotated[str, StringConstraints(min_length=1, max_length=63, pattern=RULE_NAME_PATTERN)]
+SCOPE = "devices it covers; leave out selector and group for every device"
+
+
+class AlertRuleCreate(Body):
+    name: RuleName
+    kind: RuleKind
+    severity: Severity = Severity.WARNING
+    for_: Duration | None = Field(
+        default=None, alias="for", description=f"how long the condition must last: {DURATION}"
+    )
+    selector: str | None = Field(default=None, max_length=2000, description=SCOPE)
+    group: GroupName | None = Field(default=None, description=SCOPE)
+    enabled: bool = True
+
+
+class AlertRuleEdit(Body):
+    """Only the fields given change."""
+
+    severity: Severity | None = None
+    for_: Duration | None = Field(default=None, alias="for", description=DURATION)
+    selector: str | None = Field(default=None, max_length=2000)
+    group: GroupName | None = None
+    enabled: bool | None = None
+
+
+class AlertRulePublic(BaseModel):
+    name: str
+    kind: str
+    severity: str
+    for_seconds: int
+    selector: str | None
+    group: str | None
+    enabled: bool
+    description: str = Field(description="what it fires on, in words")
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+
+
+class AlertPreview(BaseModel):
+    would_fire: list[str] = Field(description="devices (or rollout/<id>) it would fire on now")
+    total: int
+    note: str
+
+
+class IncidentEntryPublic(BaseModel):
+    at: datetime
+    kind: str
+    actor: str
+    message: str
+
+
+class IncidentPublic(BaseModel):
+    id: int
+    rule: str
+    subject: str = Field(description="the device id, or rollout/<id>")
+    device_id: str | None
+    state: IncidentState
+    severity: str
+    title: str
+    opened_at: datetime
+    last_fired_at: datetime
+    fired_count: int = Field(description="how often it fired (it reopens when it flaps)")
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    resolved_at: datetime | None
+    resolved_by: str | None
+    cause: dict[str, Any] | None = Field(
+        description="the change that preceded it on its device or rollout (event id, type, "
+        "message, actor, at)"
+    )
+
+
+class IncidentDetail(IncidentPublic):
+    timeline: list[IncidentEntryPublic]
+
+
+class IncidentList(BaseModel):
+    items: list[IncidentPublic]
+    total: int
+    limit: int
+    offset: int
