@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -40,12 +40,19 @@ def wait_until(check: Callable[[], T | None], timeout: float, what: str) -> T:
 
 
 def register(
-    state_dir: Path, token: str, *args: str, env: dict[str, str] | None = None
+    state_dir: Path,
+    token: str,
+    *args: str,
+    env: dict[str, str] | None = None,
+    launcher: Sequence[str] = (),
 ) -> subprocess.CompletedProcess[str]:
-    """Run `signalbeam-agent register` (the token travels in the environment, as advised)."""
+    """Run `signalbeam-agent register` (the token travels in the environment, as advised).
+
+    `launcher` comes before the command, e.g. `ip netns exec NAME` to enroll from a namespace.
+    """
     environment = {**(env or agent_env()), "SIGNALBEAM_AGENT_TOKEN": token}
     return subprocess.run(
-        [*AGENT, "register", "--state-dir", str(state_dir), *args],
+        [*launcher, *AGENT, "register", "--state-dir", str(state_dir), *args],
         capture_output=True,
         text=True,
         env=environment,
@@ -75,12 +82,14 @@ class AgentProcess:
     log_path: Path
 
     @classmethod
-    def start(cls, state_dir: Path, env: dict[str, str], *args: str) -> AgentProcess:
-        """Start the agent on a registered state dir."""
+    def start(
+        cls, state_dir: Path, env: dict[str, str], *args: str, launcher: Sequence[str] = ()
+    ) -> AgentProcess:
+        """Start the agent on a registered state dir (behind `launcher`, as `register`)."""
         log_path = state_dir.parent / f"{state_dir.name}-{time.monotonic_ns()}.log"
         with log_path.open("wb") as log:
             process = subprocess.Popen(
-                [*AGENT, "run", "--state-dir", str(state_dir), *args],
+                [*launcher, *AGENT, "run", "--state-dir", str(state_dir), *args],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,
@@ -142,12 +151,12 @@ class Admin:
         data: dict[str, Any] = response.json()
         return data
 
-    def events(self, device_id: str) -> list[dict[str, Any]]:
-        """The device's events, oldest first."""
+    def events(self, device_id: str, type_: str | None = None) -> list[dict[str, Any]]:
+        """The device's events (of one type, if given), oldest first."""
         response = self.http.get("/api/v1/events", params={"device": device_id, "limit": 1000})
         assert response.status_code == 200, response.text
         items: list[dict[str, Any]] = response.json()["items"]
-        return items[::-1]
+        return [item for item in items[::-1] if type_ is None or item["type"] == type_]
 
     def agent_events(self, device_id: str) -> list[str]:
         """Types of the agent's own events, oldest first."""
@@ -171,9 +180,11 @@ class Agents:
     def __init__(self) -> None:
         self.started: list[AgentProcess] = []
 
-    def start(self, state_dir: Path, env: dict[str, str], *args: str) -> AgentProcess:
+    def start(
+        self, state_dir: Path, env: dict[str, str], *args: str, launcher: Sequence[str] = ()
+    ) -> AgentProcess:
         """Start `signalbeam-agent run` on a state dir."""
-        agent = AgentProcess.start(state_dir, env, *args)
+        agent = AgentProcess.start(state_dir, env, *args, launcher=launcher)
         self.started.append(agent)
         return agent
 

@@ -21,6 +21,7 @@ from signalbeam.agent.config import AgentSettings
 from signalbeam.agent.identity import Identity
 from signalbeam.agent.outbox import OUTBOX_FILE, Outbox, QueuedAhead
 from signalbeam.agent.reconciler import NullReconciler, Reconciler
+from signalbeam.agent.sampling import meanwhile
 from signalbeam.agent.session_logs import LogSources
 from signalbeam.agent.session_runner import SessionRunner
 from signalbeam.agent.state import AgentStatus, StateStore, load_desired
@@ -266,7 +267,7 @@ class Agent:
         # Queued ahead, the sample is in the outbox whatever happens to this sync.
         unsent = None if ahead else heartbeat
         try:
-            response = await self.client.sync(request)
+            response = await meanwhile(self.client.sync(request), self.interval, self._sample)
         except ServerUnavailable as err:
             await self._failed(err.detail, err.retry_after, unsent, unreachable=err.unreachable)
             return
@@ -451,6 +452,12 @@ class Agent:
             return
         if result.samples or result.events:
             log.debug("delivered %d queued samples, %d events", result.samples, result.events)
+
+    async def _sample(self) -> None:
+        """A sample taken while a sync hangs: straight to the outbox, in order behind it."""
+        heartbeat = await self.collector.heartbeat()
+        self.status.samples_taken += 1
+        await self._queue(heartbeat)
 
     async def _queue(self, heartbeat: Heartbeat) -> None:
         if await asyncio.to_thread(self.outbox.add_sample, heartbeat):

@@ -12,7 +12,6 @@ import contextlib
 import fcntl
 import json
 import logging
-import logging.handlers
 import os
 import sqlite3
 import sys
@@ -26,6 +25,7 @@ from signalbeam.agent.bundles import bundle_reconciler
 from signalbeam.agent.client import Rejected, ServerUnavailable
 from signalbeam.agent.config import AgentSettings, ConfigError, load, write_flag
 from signalbeam.agent.identity import IdentityError, ensure_state_dir, load_identity
+from signalbeam.agent.log_file import StateDirLog
 from signalbeam.agent.loop import Agent
 from signalbeam.agent.session_logs import AGENT_LOG
 
@@ -65,9 +65,7 @@ def setup_logging(level: str) -> None:
 
 def keep_log(state_dir: Path) -> None:
     """Also write the log to STATE_DIR/agent.log (rotated), so operators can read it remotely."""
-    handler = logging.handlers.RotatingFileHandler(
-        state_dir / AGENT_LOG, maxBytes=LOG_BYTES, backupCount=LOG_BACKUPS
-    )
+    handler = StateDirLog(state_dir / AGENT_LOG, maxBytes=LOG_BYTES, backupCount=LOG_BACKUPS)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.getLogger().addHandler(handler)
 

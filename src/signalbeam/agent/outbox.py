@@ -98,7 +98,7 @@ class Outbox:
         """
         body = _sample_body(heartbeat)
         queued: QueuedAhead | None = None
-        with self._lock, self._writing("sample") as ok:
+        with self._lock, self._writing("sample", "sending it in the sync only") as ok:
             seq = self._db.execute("INSERT INTO samples (body) VALUES (?)", (body,)).lastrowid
             self._trim()
             older = self._db.execute("SELECT 1 FROM samples WHERE seq < ? LIMIT 1", (seq,))
@@ -109,7 +109,7 @@ class Outbox:
 
     def remove_sample(self, seq: int) -> None:
         """Forget a sample the server has stored (it came in a sync that was answered)."""
-        with self._lock, self._db:
+        with self._lock, self._forgetting():
             self._db.execute("DELETE FROM samples WHERE seq = ?", (seq,))
 
     def add_event(
@@ -133,15 +133,21 @@ class Outbox:
             return None
         return TelemetryBatch(samples=samples, events=events, dropped_samples=dropped)
 
-    def acknowledge(self, batch: TelemetryBatch, ack: TelemetryAck) -> int:
-        """Delete what the server stored (never beyond what this batch carried); say how much."""
+    def acknowledge(self, batch: TelemetryBatch, ack: TelemetryAck) -> int | None:
+        """Delete what the server stored (never beyond what this batch carried); say how much.
+
+        None when the disk refused even the delete (SQLite needs room to journal it): the
+        items stay and go again later, and the server, which stores each seq once, ignores them.
+        """
         samples_through = min(ack.samples_through, max((s.seq for s in batch.samples), default=0))
         events_through = min(ack.events_through, max((e.seq for e in batch.events), default=0))
-        with self._lock, self._db:
+        deleted: int | None = None
+        with self._lock, self._forgetting():
             samples = self._db.execute("DELETE FROM samples WHERE seq <= ?", (samples_through,))
             events = self._db.execute("DELETE FROM events WHERE seq <= ?", (events_through,))
             self._add_dropped(-batch.dropped_samples)
-            return samples.rowcount + events.rowcount
+            deleted = samples.rowcount + events.rowcount
+        return deleted
 
     def discard(self, batch: TelemetryBatch) -> None:
         """Delete every item of a batch the server refuses for good, so the rest can move."""
@@ -159,7 +165,7 @@ class Outbox:
             return OutboxCounts(samples, events, self._dropped() + self._unsaved_drops)
 
     @contextlib.contextmanager
-    def _writing(self, what: str) -> Iterator[list[bool]]:
+    def _writing(self, what: str, instead: str = "counting it as lost") -> Iterator[list[bool]]:
         # The yielded list reads as true only when the block committed.
         ok: list[bool] = []
         try:
@@ -174,10 +180,29 @@ class Outbox:
             self._failing = False
         except sqlite3.Error as err:
             if not self._failing:
-                log.error("cannot queue a %s in %s (%s); counting it as lost", what, self.path, err)
+                log.error("cannot queue a %s in %s (%s); %s", what, self.path, err, instead)
+            self._failing = True
+
+    @contextlib.contextmanager
+    def _forgetting(self) -> Iterator[None]:
+        # A delete that fails keeps what the server already has: sent again, stored once.
+        try:
+            with self._db:
+                yield
+        except sqlite3.Error as err:
+            if not self._failing:
+                log.error(
+                    "cannot update %s (%s); what was delivered is sent again later, and the "
+                    "server stores it once",
+                    self.path,
+                    err,
+                )
             self._failing = True
 
     def _write_pending_events(self) -> bool:
+        if not self._pending_events:
+            # Writing nothing proves nothing: a full disk would seem to take writes again.
+            return True
         with self._writing("event") as ok:
             for body in self._pending_events:
                 self._db.execute("INSERT INTO events (body) VALUES (?)", (body,))

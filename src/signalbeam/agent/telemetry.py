@@ -65,6 +65,11 @@ class Flusher:
             deleted = await asyncio.to_thread(self.outbox.acknowledge, batch, ack)
             result.samples += len(batch.samples)
             result.events += len(batch.events)
+            if deleted is None:
+                # The outbox could not forget the batch (a full disk): the next flush sends it
+                # again, so stop here rather than send it over and over now.
+                result.error = f"the outbox {self.outbox.path} is read-only or full"
+                return result
             if deleted == 0 and not batch.dropped_samples:
                 result.error = "the server acknowledged nothing of the last batch"
                 return result
