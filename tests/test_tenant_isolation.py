@@ -210,7 +210,7 @@ async def test_actions_cannot_touch_the_other_tenants_devices(
         # Their selector matches none of ours: nothing of theirs is reached.
         by_selector = {"action": action, "selector": "env=prod", **unit}
         matched = await client.post("/api/v1/actions", json=by_selector)
-        assert matched.status_code == 422, matched.text
+        assert matched.status_code == 404, matched.text
         assert matched.json()["detail"].startswith("no device matches selector")
     theirs = (await other.client.get("/api/v1/devices/acme-pi")).json()
     assert theirs["cordoned"] is False
@@ -225,12 +225,24 @@ async def test_alert_rules_and_incidents_stay_inside_the_tenant(
     await other.client.post(
         "/api/v1/alerts/rules", json={"name": "acme-down", "kind": "device_offline", "for": "1s"}
     )
+    hook = {"name": "acme-hook", "kind": "webhook", "url": "http://127.0.0.1:9/hook"}
+    await other.client.post("/api/v1/alerts/notifiers", json=hook)
+    assert (await client.get("/api/v1/alerts/notifiers")).json() == []
+    for path in ("/test", "/deliveries"):
+        method = client.post if path == "/test" else client.get
+        assert (await method(f"/api/v1/alerts/notifiers/acme-hook{path}")).status_code == 404
+    assert (await client.delete("/api/v1/alerts/notifiers/acme-hook")).status_code == 404
     assert "acme-down" not in [r["name"] for r in (await client.get("/api/v1/alerts/rules")).json()]
     assert (await client.get("/api/v1/alerts/rules/acme-down")).status_code == 404
     assert (await client.delete("/api/v1/alerts/rules/acme-down")).status_code == 404
     await go_offline(runtime)
     theirs = await eventually(lambda: incidents(other.client, state="firing"), "acme's incident")
     assert await incidents(client) == []
+    (owed,) = await eventually(
+        lambda: deliveries(other.client, "acme-hook"), "acme's notifier owed a notice"
+    )
+    redeliver = f"/api/v1/alerts/deliveries/{owed['id']}/redeliver"
+    assert (await client.post(redeliver)).status_code == 404
     for path in ("", "/ack", "/resolve"):
         method = client.get if not path else client.post
         assert (
@@ -239,3 +251,10 @@ async def test_alert_rules_and_incidents_stay_inside_the_tenant(
     assert (
         await client.get("/api/v1/alerts/incidents", params={"device": "acme-pi"})
     ).status_code == 404
+
+
+async def deliveries(client: httpx.AsyncClient, notifier: str) -> list[dict[str, object]]:
+    found: list[dict[str, object]] = (
+        await client.get(f"/api/v1/alerts/notifiers/{notifier}/deliveries")
+    ).json()
+    return found

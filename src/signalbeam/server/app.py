@@ -29,6 +29,7 @@ from signalbeam.server.api.management.v1 import (
     enrollment,
     events,
     groups,
+    notifiers,
     remote_access,
     rollouts,
     sessions,
@@ -41,6 +42,7 @@ from signalbeam.server.runtime import Runtime, build_runtime
 from signalbeam.server.settings import ServerSettings
 from signalbeam.server.web import mount as web
 from signalbeam.server.workers.alerts import run_alerts
+from signalbeam.server.workers.deliveries import run_deliveries
 from signalbeam.server.workers.presence import run_sweeper
 from signalbeam.server.workers.retention import run_retention
 from signalbeam.server.workers.rollout_engine import run_rollout_engine
@@ -65,6 +67,7 @@ def _management_router() -> APIRouter:
         remote_access,
         actions,
         alerts,
+        notifiers,
     ):
         router.include_router(module.router)
     return router
@@ -100,6 +103,7 @@ def _start_workers(runtime: Runtime, advertiser: Advertiser | None) -> list[asyn
         run_retention(runtime),
         run_rollout_engine(runtime),
         run_alerts(runtime),
+        run_deliveries(runtime),
     ]
     if advertiser is not None:
         # Probing the network takes a second or two; the server need not wait for it.

@@ -524,3 +524,65 @@ class WorkerCursor(Base):
 
     name: Mapped[str] = mapped_column(String(63), primary_key=True)
     last_event_id: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Notifier(Base):
+    """Where a tenant's notifications go: a webhook, a chat webhook or an email address list."""
+
+    __tablename__ = "notifiers"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(63))
+    kind: Mapped[str] = mapped_column(String(16))
+    # Routing: incidents of this severity and up, on devices this selector matches (all: None).
+    min_severity: Mapped[str] = mapped_column(String(16))
+    selector: Mapped[str | None] = mapped_column(Text)
+    # url for webhooks; smtp host, port, starttls, username, sender and recipients for email.
+    config: Mapped[dict[str, Any]]
+    # The webhook signing key or the SMTP password: written, used, never shown.
+    secret: Mapped[str | None] = mapped_column(Text)
+    enabled: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(255))
+
+
+class Delivery(Base):
+    """One notice owed to one notifier, kept until it is delivered or every retry failed."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        # One delivery per notifier and incident transition: never sent twice.
+        UniqueConstraint("notifier_id", "incident_id", "transition"),
+        Index("ix_deliveries_due", "state", "next_attempt_at"),
+        Index("ix_deliveries_notifier", "notifier_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    notifier_id: Mapped[int] = mapped_column(ForeignKey("notifiers.id", ondelete="CASCADE"))
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
+    transition: Mapped[str] = mapped_column(String(64))
+    notice: Mapped[dict[str, Any]]
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    last_result: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]
+
+
+class DeliveryAttempt(Base):
+    """One try at a delivery: what the receiver answered, or why it could not be reached."""
+
+    __tablename__ = "delivery_attempts"
+    __table_args__ = (Index("ix_delivery_attempts_delivery", "delivery_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id", ondelete="CASCADE"))
+    at: Mapped[datetime]
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    # How many notices the message carried (more than one when a storm was grouped).
+    grouped: Mapped[int] = mapped_column(Integer, default=1)

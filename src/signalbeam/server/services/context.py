@@ -20,6 +20,7 @@ from signalbeam.server.repositories.enrollment_tokens import EnrollmentTokenRepo
 from signalbeam.server.repositories.events import EventRepository
 from signalbeam.server.repositories.groups import GroupRepository
 from signalbeam.server.repositories.metrics import MetricRepository
+from signalbeam.server.repositories.notifiers import NotifierRepository
 from signalbeam.server.repositories.rollouts import RolloutRepository
 from signalbeam.server.repositories.signing import SigningRepository
 from signalbeam.server.repositories.users import ApiTokenRepository, UserRepository
@@ -140,6 +141,7 @@ class UnitOfWork:
         self.signing = SigningRepository(self.session, tenant)
         self.alert_rules = AlertRuleRepository(self.session, tenant)
         self.incidents = IncidentRepository(self.session, tenant)
+        self.notifiers = NotifierRepository(self.session, tenant)
         return self
 
     async def __aexit__(

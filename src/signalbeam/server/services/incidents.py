@@ -13,6 +13,7 @@ from signalbeam.domain.model import EventType, Role
 from signalbeam.server.db.models import AlertRule, Device, Event, Incident, IncidentEntry
 from signalbeam.server.runtime import Runtime
 from signalbeam.server.services.context import Actor, UnitOfWork
+from signalbeam.server.services.notifications import queue_notices
 
 STATES = tuple(state.value for state in IncidentState)
 
@@ -49,7 +50,8 @@ async def open_incident(uow: UnitOfWork, opening: Opening, now: datetime) -> Inc
         )
     )
     await uow.incidents.note(incident, now, "fired", str(uow.actor), opening.message)
-    _record(uow, EventType.INCIDENT_OPENED, incident, device, f"firing: {incident.title}")
+    message = f"firing: {incident.title}"
+    await _announce(uow, EventType.INCIDENT_OPENED, incident, device, message, opening.rule.name)
     return incident
 
 
@@ -64,16 +66,18 @@ async def reopen(uow: UnitOfWork, incident: Incident, opening: Opening, now: dat
     incident.fired_count += 1
     await uow.incidents.note(incident, now, "fired again", str(uow.actor), opening.message)
     message = f"firing again ({incident.fired_count} times): {incident.title}"
-    _record(uow, EventType.INCIDENT_REOPENED, incident, opening.device, message)
+    rule = opening.rule.name
+    await _announce(uow, EventType.INCIDENT_REOPENED, incident, opening.device, message, rule)
 
 
 async def clear(
-    uow: UnitOfWork, incident: Incident, device: Device | None, why: str, now: datetime
+    uow: UnitOfWork, incident: Incident, rule: str, device: Device | None, why: str, now: datetime
 ) -> None:
     """The condition ended: the incident resolves itself."""
     _resolve(incident, str(uow.actor), now)
     await uow.incidents.note(incident, now, "resolved", str(uow.actor), why)
-    _record(uow, EventType.INCIDENT_RESOLVED, incident, device, f"resolved: {incident.title}")
+    message = f"resolved: {incident.title}"
+    await _announce(uow, EventType.INCIDENT_RESOLVED, incident, device, message, rule)
 
 
 def _resolve(incident: Incident, by: str, now: datetime) -> None:
@@ -99,9 +103,24 @@ def _cause(event: Event | None) -> dict[str, Any] | None:
     }
 
 
-def _record(
-    uow: UnitOfWork, type_: EventType, incident: Incident, device: Device | None, message: str
+# The notice each event type sends: its transition.
+_TRANSITIONS = {
+    EventType.INCIDENT_OPENED: "opened",
+    EventType.INCIDENT_REOPENED: "reopened",
+    EventType.INCIDENT_ACKNOWLEDGED: "acknowledged",
+    EventType.INCIDENT_RESOLVED: "resolved",
+}
+
+
+async def _announce(
+    uow: UnitOfWork,
+    type_: EventType,
+    incident: Incident,
+    device: Device | None,
+    message: str,
+    rule: str,
 ) -> None:
+    """Record the change in the activity log and owe the notifiers it reaches a notice."""
     data = {
         "incident_id": incident.id,
         "rule_id": incident.rule_id,
@@ -110,6 +129,7 @@ def _record(
         "state": incident.state,
     }
     uow.record(type_, message, device=device, data=data)
+    await queue_notices(uow, incident, rule, _TRANSITIONS[type_], device)
 
 
 @dataclass(frozen=True)
@@ -165,7 +185,8 @@ async def acknowledge(runtime: Runtime, actor: Actor, incident_id: int) -> Incid
         await uow.incidents.note(incident, now, "acknowledged", str(actor), f"by {actor.name}")
         device = await _device_of(uow, incident)
         message = f"acknowledged by {actor.name}: {incident.title}"
-        _record(uow, EventType.INCIDENT_ACKNOWLEDGED, incident, device, message)
+        rule = await _rule_name(uow, incident)
+        await _announce(uow, EventType.INCIDENT_ACKNOWLEDGED, incident, device, message, rule)
         await uow.commit()
     return await show(runtime, actor, incident_id)
 
@@ -182,7 +203,8 @@ async def resolve(runtime: Runtime, actor: Actor, incident_id: int) -> IncidentV
         await uow.incidents.note(incident, now, "resolved", str(actor), f"by {actor.name}")
         device = await _device_of(uow, incident)
         message = f"resolved by {actor.name}: {incident.title}"
-        _record(uow, EventType.INCIDENT_RESOLVED, incident, device, message)
+        rule = await _rule_name(uow, incident)
+        await _announce(uow, EventType.INCIDENT_RESOLVED, incident, device, message, rule)
         await uow.commit()
     return await show(runtime, actor, incident_id)
 
@@ -207,6 +229,11 @@ async def _device(uow: UnitOfWork, device_id: str) -> Device:
     if not found:
         raise NotFound(f"no device {device_id!r} in this tenant", field="device")
     return found[0]
+
+
+async def _rule_name(uow: UnitOfWork, incident: Incident) -> str:
+    rule = await uow.alert_rules.get_by_id(incident.rule_id)
+    return rule.name if rule else "?"
 
 
 async def _device_of(uow: UnitOfWork, incident: Incident) -> Device | None:

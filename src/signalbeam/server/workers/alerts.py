@@ -257,7 +257,7 @@ async def _decide(
             await _fire(uow, opening, incident, chosen, now)
         case Step.RESOLVE:
             assert incident is not None
-            await incidents.clear(uow, incident, device, signal.message, now)
+            await incidents.clear(uow, incident, rule.name, device, signal.message, now)
         case Step.CANCEL:
             await uow.incidents.stop_waiting(rule.id, signal.subject)
         case Step.NOTHING:

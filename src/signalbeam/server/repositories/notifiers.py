@@ -1,0 +1,81 @@
+"""Notifiers of a tenant, and the deliveries and attempts owed to them."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from signalbeam.server.db.models import Delivery, DeliveryAttempt, Notifier
+from signalbeam.server.repositories.base import TenantRepository
+
+
+class NotifierRepository(TenantRepository):
+    """Notifiers and deliveries of one tenant."""
+
+    async def all(self) -> list[Notifier]:
+        query = select(Notifier).where(Notifier.tenant_id == self.tenant_id)
+        return list(await self.session.scalars(query.order_by(Notifier.name)))
+
+    async def enabled(self) -> list[Notifier]:
+        query = select(Notifier).where(
+            Notifier.tenant_id == self.tenant_id, Notifier.enabled.is_(True)
+        )
+        return list(await self.session.scalars(query))
+
+    async def get(self, name: str) -> Notifier | None:
+        return await self.session.scalar(
+            select(Notifier).where(Notifier.tenant_id == self.tenant_id, Notifier.name == name)
+        )
+
+    async def add(self, notifier: Notifier) -> Notifier:
+        notifier.tenant_id = self.tenant_id
+        self.session.add(notifier)
+        await self.session.flush()
+        return notifier
+
+    async def delete(self, notifier: Notifier) -> None:
+        await self.session.delete(notifier)
+        await self.session.flush()
+
+    async def owed(self, notifier_id: int, incident_id: int | None, transition: str) -> bool:
+        """Whether this transition is already queued for this notifier (never queue it twice)."""
+        query = select(func.count()).where(
+            Delivery.notifier_id == notifier_id,
+            Delivery.incident_id == incident_id,
+            Delivery.transition == transition,
+        )
+        return bool(await self.session.scalar(query))
+
+    async def queue(self, delivery: Delivery) -> Delivery:
+        delivery.tenant_id = self.tenant_id
+        self.session.add(delivery)
+        await self.session.flush()
+        return delivery
+
+    async def delivery(self, delivery_id: int) -> Delivery | None:
+        return await self.session.scalar(
+            select(Delivery).where(Delivery.tenant_id == self.tenant_id, Delivery.id == delivery_id)
+        )
+
+    async def deliveries(self, notifier: Notifier, limit: int) -> list[Delivery]:
+        query = (
+            select(Delivery)
+            .where(Delivery.tenant_id == self.tenant_id, Delivery.notifier_id == notifier.id)
+            .order_by(Delivery.id.desc())
+            .limit(limit)
+        )
+        return list(await self.session.scalars(query))
+
+    async def attempts(self, delivery_ids: list[int]) -> dict[int, list[DeliveryAttempt]]:
+        """Each delivery's attempts, oldest first."""
+        found: dict[int, list[DeliveryAttempt]] = {i: [] for i in delivery_ids}
+        if not delivery_ids:
+            return found
+        query = (
+            select(DeliveryAttempt)
+            .join(Delivery, Delivery.id == DeliveryAttempt.delivery_id)
+            .where(Delivery.tenant_id == self.tenant_id, Delivery.id.in_(delivery_ids))
+            .order_by(DeliveryAttempt.id)
+        )
+        for attempt in await self.session.scalars(query):
+            found[attempt.delivery_id].append(attempt)
+        return found

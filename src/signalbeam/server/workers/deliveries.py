@@ -1,0 +1,180 @@
+"""The delivery worker: sends the notices owed to notifiers, retries the failed, groups storms.
+
+Deliveries live in the database, queued in the same transaction as the incident change, so a
+restart loses none. Sends run here, bounded in time and number, never in a request or in
+ingest: a dead webhook or SMTP server only delays its own deliveries. When many notices for
+one notifier and rule are due at once (a site lost power), they go out as one message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from datetime import UTC, datetime
+
+import httpx
+from sqlalchemy import select
+
+from signalbeam.domain.notifications import DeliveryState, Plan, Storms, retry_at
+from signalbeam.server.db.models import Delivery, DeliveryAttempt, Notifier
+from signalbeam.server.runtime import Runtime
+from signalbeam.server.services.notifications import Outcome, base_url, notice_of, send
+from signalbeam.server.workers.leadership import Leadership
+
+log = logging.getLogger(__name__)
+LEASE = "deliveries"
+BATCH = 500
+PARALLEL = 8  # notifiers sent to at once
+
+
+class DeliveryWorker:
+    """Sends what is due about once a second while this process holds the deliveries lease."""
+
+    def __init__(self, runtime: Runtime, interval: float = 1.0) -> None:
+        self.runtime = runtime
+        self.interval = interval
+        self.leadership = Leadership(
+            runtime, LEASE, "delivery worker", runtime.settings.rollout_lease
+        )
+        # Kept here: only the process holding the lease delivers (a takeover forgets a storm
+        # in progress, which costs at most one more grouped message).
+        self.storms = Storms()
+
+    async def run(self) -> None:
+        async with httpx.AsyncClient(follow_redirects=False) as http:
+            try:
+                while True:
+                    await self.run_once(http)
+                    await asyncio.sleep(self.interval)
+            finally:
+                await self.leadership.release()
+
+    async def run_once(self, http: httpx.AsyncClient) -> int:
+        """Send every delivery due now; how many were attempted."""
+        now = datetime.now(UTC)
+        try:
+            if not await self.leadership.hold(now):
+                return 0
+            return await deliver_due(self.runtime, http, self.storms, now)
+        except Exception:
+            log.exception("delivering notifications failed; retrying in %.1fs", self.interval)
+            return 0
+
+
+async def deliver_due(
+    runtime: Runtime, http: httpx.AsyncClient, storms: Storms, now: datetime
+) -> int:
+    """Attempt every due delivery: one message each, or grouped when a storm is on."""
+    async with runtime.sessions() as session:
+        query = (
+            select(Delivery)
+            .where(Delivery.state == DeliveryState.PENDING.value, Delivery.next_attempt_at <= now)
+            .order_by(Delivery.id)
+            .limit(BATCH)
+        )
+        due = list(await session.scalars(query))
+        ids = {d.notifier_id for d in due}
+        notifiers = {
+            n.id: n for n in await session.scalars(select(Notifier).where(Notifier.id.in_(ids)))
+        }
+    batches: dict[int, list[Delivery]] = defaultdict(list)
+    for delivery in due:
+        batches[delivery.notifier_id].append(delivery)
+    gate = asyncio.Semaphore(PARALLEL)
+
+    async def one(notifier_id: int, owed: list[Delivery]) -> None:
+        async with gate:
+            await _deliver(runtime, http, notifiers[notifier_id], owed, storms, now)
+
+    await asyncio.gather(*(one(n, owed) for n, owed in batches.items() if n in notifiers))
+    return len(due)
+
+
+def messages(
+    notifier_id: int, owed: list[Delivery], storms: Storms, now: datetime
+) -> list[list[Delivery]]:
+    """Split one notifier's due deliveries into messages: one each, or grouped in a storm
+    (held deliveries stay due and are looked at again next round)."""
+    by_kind: dict[tuple[str, str], list[Delivery]] = defaultdict(list)
+    for delivery in owed:
+        notice = delivery.notice
+        by_kind[(str(notice["rule"]), str(notice["transition"]))].append(delivery)
+    out: list[list[Delivery]] = []
+    for (rule, transition), group in by_kind.items():
+        key = (notifier_id, rule, transition)
+        plan = storms.plan(key, len(group), now)
+        if plan is Plan.HOLD:
+            continue
+        storms.sent(key, len(group), plan, now)
+        out += [group] if plan is Plan.GROUP else [[delivery] for delivery in group]
+    return out
+
+
+async def _deliver(
+    runtime: Runtime,
+    http: httpx.AsyncClient,
+    notifier: Notifier,
+    owed: list[Delivery],
+    storms: Storms,
+    now: datetime,
+) -> None:
+    url = base_url(runtime)
+    results = []
+    unreachable: Outcome | None = None
+    for message in messages(notifier.id, owed, storms, now):
+        if unreachable is not None:
+            # Its receiver did not answer this round: the rest wait for the next try too,
+            # rather than each waiting out its own timeout.
+            results.append((message, unreachable))
+            continue
+        notices = [notice_of(d, url) for d in message]
+        outcome = await send(http, notifier, notices, message[0].id)
+        results.append((message, outcome))
+        if not outcome.delivered:
+            log.warning(
+                "notification to %s failed (%s); retrying later", notifier.name, outcome.describe()
+            )
+            if outcome.status_code is None:
+                unreachable = outcome
+    await _record(runtime, results, now)
+
+
+async def _record(
+    runtime: Runtime, results: list[tuple[list[Delivery], Outcome]], now: datetime
+) -> None:
+    async with runtime.sessions() as session, session.begin():
+        for message, outcome in results:
+            for sent in message:
+                delivery = await session.get(Delivery, sent.id)
+                if delivery is None:
+                    continue  # its notifier was deleted meanwhile
+                _settle(delivery, outcome, now)
+                session.add(
+                    DeliveryAttempt(
+                        delivery_id=delivery.id,
+                        at=now,
+                        status_code=outcome.status_code,
+                        error=outcome.error,
+                        grouped=len(message),
+                    )
+                )
+
+
+def _settle(delivery: Delivery, outcome: Outcome, now: datetime) -> None:
+    delivery.attempts += 1
+    delivery.last_result = outcome.describe()
+    if outcome.delivered:
+        delivery.state = DeliveryState.DELIVERED.value
+        delivery.delivered_at = now
+        return
+    later = retry_at(delivery.attempts, now)
+    if later is None:
+        delivery.state = DeliveryState.DEAD.value
+    else:
+        delivery.next_attempt_at = later
+
+
+async def run_deliveries(runtime: Runtime) -> None:
+    """The worker `create_app` starts."""
+    await DeliveryWorker(runtime).run()
