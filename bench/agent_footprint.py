@@ -17,6 +17,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -50,12 +51,13 @@ def free_port() -> int:
 
 
 def start_server(
-    data_dir: Path, interval: float, port: int | None = None
+    data_dir: Path, interval: float, port: int | None = None, host: str = "127.0.0.1"
 ) -> tuple[subprocess.Popen[str], str]:
-    """A real control plane on loopback (on `port`, else a free one); returns once it serves."""
+    """A real control plane on `host` (on `port`, else a free one); returns once it serves."""
     port = port or free_port()
     command = [sys.executable, "-m", "signalbeam", "server", "--data-dir", str(data_dir)]
-    command += ["--port", str(port), "--no-mdns", "--sync-interval", f"{interval:g}s"]
+    command += ["--host", host, "--port", str(port), "--no-mdns"]
+    command += ["--sync-interval", f"{interval:g}s"]
     process = subprocess.Popen(  # noqa: S603 - our own command line
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
@@ -72,18 +74,18 @@ def start_server(
     if not ready.wait(60) or process.poll() is not None:
         process.kill()
         raise SystemExit("the server did not start")
-    return process, f"http://127.0.0.1:{port}"
+    return process, f"http://{host}:{port}"
 
 
-def enroll_agent(url: str, data_dir: Path, state_dir: Path) -> None:
-    """Create an enrollment token and register the agent with it."""
+def enroll_agent(url: str, data_dir: Path, state_dir: Path, launcher: Sequence[str] = ()) -> None:
+    """Create an enrollment token and register the agent with it (behind `launcher`)."""
     admin = (data_dir / "admin-token").read_text().strip()
     response = httpx.post(
         f"{url}/api/v1/enrollment-tokens", json={}, headers={"Authorization": f"Bearer {admin}"}
     )
     response.raise_for_status()
     env = {**os.environ, "SIGNALBEAM_AGENT_TOKEN": response.json()["token"]}
-    command = [*AGENT, "register", "--server", url, "--state-dir", str(state_dir)]
+    command = [*launcher, *AGENT, "register", "--server", url, "--state-dir", str(state_dir)]
     command += ["--device-id", "bench-1"]
     subprocess.run(command, env=env, check=True, capture_output=True)  # noqa: S603
 

@@ -211,6 +211,26 @@ def recovery(sizes: Sizes) -> dict[str, Any]:
     }
 
 
+def chaos(sizes: Sizes) -> dict[str, Any]:
+    """A real agent in a network namespace: back after link cuts, sample delay under loss."""
+    from tests.chaos.netns import available  # the namespace helpers the chaos tests use
+
+    if (reason := available()) is not None:
+        raise Skip(f"chaos: {reason}")
+    quick = sizes.ingest_devices < FULL.ingest_devices
+    cuts, seconds, loss_seconds, interval = (2, 10, 20, 5) if quick else (5, 20, 60, 5)
+    args = ["--cuts", str(cuts), "--seconds", str(seconds), "--interval", str(interval)]
+    args += ["--loss-seconds", str(loss_seconds)]
+    result = _module("chaos", args, cuts * (seconds + 60) + 2 * loss_seconds + 180)
+    p95 = result["link"]["back_p95_seconds"]
+    name = f"back within 2 x interval after a {seconds} s link cut (p95, {interval} s interval)"
+    return {
+        "config": {"cuts": cuts, "cut_seconds": seconds, "interval_seconds": interval},
+        "results": result,
+        "targets": [target(name, p95, p95 is not None and p95 <= 2 * interval)],
+    }
+
+
 def _module(module: str, args: list[str], timeout: float) -> dict[str, Any]:
     """Run `python -m bench.MODULE ARGS` (a bench of its own) and take its JSON."""
     command = [sys.executable, "-m", f"bench.{module}", *args]
@@ -310,6 +330,7 @@ OTHER_SCENARIOS: dict[str, Callable[[Sizes], dict[str, Any]]] = {
     "agent-footprint": agent_footprint,
     "artifacts": artifacts,
     "recovery": recovery,
+    "chaos": chaos,
 }
 NAMES = [*DATABASE_SCENARIOS, *OTHER_SCENARIOS]
 
