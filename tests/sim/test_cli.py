@@ -109,3 +109,13 @@ def test_sigusr1_toggles_devices_and_sigint_stops_cleanly(
             errors.rest()
     assert "simulation summary" in out and "devices:        5" in out
     assert not any("Traceback" in line for line in errors.seen), "\n".join(errors.seen)
+
+
+def test_a_watch_held_longer_than_the_server_allows_is_one_error_line(tmp_path: Path) -> None:
+    result = _run(
+        "--server", "http://127.0.0.1:9", "--token", "sbe_x", "--devices", "1", "--watch",
+        "--watch-timeout", "90s", "--state-file", str(tmp_path / "sim.json"),
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: --watch-timeout is at most 60s"), result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 # so every other `signalbeam` command starts without paying for it.
 
 STATUS_EVERY_SECONDS = 10.0
+# The device API holds a watch for at most this long (`GET /api/device/v1/watch?timeout=`).
+MAX_WATCH_TIMEOUT_SECONDS = 60.0
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 app = typer.Typer(help="Simulate a fleet of devices speaking the real device API.")
@@ -57,14 +59,26 @@ def _positive(text: str, option: str) -> float:
 
 
 def _behaviour(
-    interval: str, watch: bool, fail_rate: float, apply_time: str, sessions: tuple[bool, str]
+    interval: str,
+    watch: tuple[bool, str],
+    fail_rate: float,
+    apply_time: str,
+    sessions: tuple[bool, str],
 ) -> Behaviour:
     from signalbeam.sim.device import Behaviour
 
     answer_sessions, log_interval = sessions
+    watching, watch_timeout = watch
+    held = _positive(watch_timeout, "--watch-timeout")
+    if held > MAX_WATCH_TIMEOUT_SECONDS:
+        raise CliError(
+            f"--watch-timeout is at most {MAX_WATCH_TIMEOUT_SECONDS:g}s (the server holds a "
+            f"watch no longer), not {watch_timeout}"
+        )
     return Behaviour(
         interval=_positive(interval, "--interval"),
-        watch=watch,
+        watch=watching,
+        watch_timeout=held,
         fail_rate=_fraction(fail_rate, "--fail-rate"),
         apply_time=_seconds(apply_time, "--apply-time"),
         answer_sessions=answer_sessions,
@@ -84,6 +98,9 @@ Interval = Annotated[
     str, typer.Option(help="Sync interval, e.g. 10s (the server's interval hint is not followed)")
 ]
 Watch = Annotated[bool, typer.Option(help="Hold a long-poll watch per device")]
+WatchTimeout = Annotated[
+    str, typer.Option(help="How long the server holds each watch (the agent's watch_timeout)")
+]
 AnswerSessions = Annotated[
     bool, typer.Option(help="Watching devices answer exec and logs sessions offered to them")
 ]
@@ -114,6 +131,7 @@ def simulate(
     devices: Devices,
     interval: Interval = "10s",
     watch: Watch = False,
+    watch_timeout: WatchTimeout = "30s",
     answer_sessions: AnswerSessions = True,
     log_interval: LogInterval = "1s",
     ramp: Ramp = None,
@@ -135,7 +153,11 @@ def simulate(
         token=token,
         devices=devices,
         behaviour=_behaviour(
-            interval, watch, fail_rate, apply_time, (answer_sessions, log_interval)
+            interval,
+            (watch, watch_timeout),
+            fail_rate,
+            apply_time,
+            (answer_sessions, log_interval),
         ),
         labels=_labels(labels),
         prefix=prefix,
