@@ -10,6 +10,7 @@ import typer
 from signalbeam import __version__
 from signalbeam.cli import (
     actions,
+    alerts,
     artifacts,
     bundles,
     devices,
@@ -60,6 +61,7 @@ app.add_typer(remote_access.app, name="remote-access")
 app.add_typer(artifacts.app, name="artifacts")
 app.add_typer(rollouts.app, name="rollouts")
 app.add_typer(events.app, name="events")
+app.add_typer(alerts.app, name="alerts")
 app.add_typer(users.app, name="users")
 app.add_typer(users.api_tokens, name="api-tokens")
 app.add_typer(sim.app, name="sim")
