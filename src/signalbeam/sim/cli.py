@@ -22,6 +22,7 @@ from signalbeam.sim.stats import render
 if TYPE_CHECKING:
     from signalbeam.sim.device import Behaviour
     from signalbeam.sim.fleet import Fleet, FleetConfig
+    from signalbeam.sim.outages import Outage
 
 # The fleet (httpx, the protocol models) is imported inside the command that runs it,
 # so every other `signalbeam` command starts without paying for it.
@@ -119,6 +120,14 @@ StateFile = Annotated[
 OfflineFraction = Annotated[
     float, typer.Option(help="Fraction of devices SIGUSR1 takes offline (and back)")
 ]
+OutageSpecs = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--outage",
+        help="COUNT:FOR[@AT]: COUNT devices (or 25%) go silent AT after the start (default 1m) "
+        "for FOR, as if a site lost power, e.g. 300:60s@2m; repeat for more sites",
+    ),
+]
 Duration = Annotated[str, typer.Option(help="Stop after this long; 0 runs until Ctrl-C")]
 Seed = Annotated[int, typer.Option(help="Seed for metrics, jitter and failures")]
 JsonSummary = Annotated[bool, typer.Option("--json", help="Print the summary as JSON")]
@@ -141,6 +150,7 @@ def simulate(
     prefix: Prefix = "sim-",
     state_file: StateFile = None,
     offline_fraction: OfflineFraction = 0.0,
+    outage: OutageSpecs = None,
     duration: Duration = "0",
     seed: Seed = 0,
     json_output: JsonSummary = False,
@@ -167,13 +177,23 @@ def simulate(
     )
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     fraction = _fraction(offline_fraction, "--offline-fraction")
-    summary = _run(config, _seconds(duration, "--duration"), fraction)
+    outages = _outages(outage or [])
+    summary = _run(config, _seconds(duration, "--duration"), fraction, outages)
     _print_summary(summary, json_output)
     if summary["devices"] and summary["stopped"] == summary["devices"]:
         raise CliError(
             "the server refused every device (decommissioned, or the state file "
             f"{config.state_path} belongs to another server database: delete it to enroll again)"
         )
+
+
+def _outages(specs: list[str]) -> list[Outage]:
+    from signalbeam.sim.outages import OutageError, parse_outage
+
+    try:
+        return [parse_outage(spec) for spec in specs]
+    except OutageError as err:
+        raise CliError(str(err)) from err
 
 
 def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
@@ -183,7 +203,9 @@ def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
         typer.echo("\n".join(["simulation summary", *render(summary)]))
 
 
-def _run(config: FleetConfig, duration: float, offline_fraction: float) -> dict[str, Any]:
+def _run(
+    config: FleetConfig, duration: float, offline_fraction: float, outages: list[Outage]
+) -> dict[str, Any]:
     from signalbeam.sim.fleet import SimError
     from signalbeam.sim.identities import StateFileError
 
@@ -194,30 +216,56 @@ def _run(config: FleetConfig, duration: float, offline_fraction: float) -> dict[
         factory = uvloop.new_event_loop
     try:
         with asyncio.Runner(loop_factory=factory) as runner:
-            return runner.run(simulate_fleet(config, duration, offline_fraction))
+            return runner.run(simulate_fleet(config, duration, offline_fraction, outages))
     except (SimError, StateFileError) as err:
         raise CliError(str(err)) from err
 
 
 async def simulate_fleet(
-    config: FleetConfig, duration: float, offline_fraction: float
+    config: FleetConfig,
+    duration: float,
+    offline_fraction: float,
+    outages: list[Outage] | None = None,
 ) -> dict[str, Any]:
     """Run the fleet until SIGINT/SIGTERM or `duration` (0: forever); return its summary."""
     from signalbeam.sim.fleet import Fleet
+    from signalbeam.sim.heap import settle_heap
 
     fleet = Fleet(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     _install_signals(loop, stop, fleet, offline_fraction)
+    scheduled: asyncio.Task[None] | None = None
     try:
         if await _unless_stopped(fleet.start(), stop):
+            settle_heap()
             _announce(fleet, duration)
+            scheduled = _schedule(fleet, outages or [])
             await _report_until(fleet, stop, duration)
     finally:
+        if scheduled is not None:
+            scheduled.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await scheduled
         await fleet.stop()
         for sig in (*STOP_SIGNALS, signal.SIGUSR1):
             loop.remove_signal_handler(sig)
     return fleet.summary()
+
+
+def _schedule(fleet: Fleet, outages: list[Outage]) -> asyncio.Task[None] | None:
+    """Start the outages' clock now that every device is enrolled and starting."""
+    from signalbeam.sim.outages import run_outages
+
+    if not outages:
+        return None
+
+    def say(line: str) -> None:
+        typer.echo(line, err=True)
+
+    return asyncio.get_running_loop().create_task(
+        run_outages(fleet, outages, list(fleet.devices), say)
+    )
 
 
 def _install_signals(
