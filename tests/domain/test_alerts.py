@@ -12,10 +12,12 @@ from signalbeam.domain.alerts import (
     Change,
     Current,
     IncidentState,
+    Readings,
     RuleKind,
     RuleSpec,
     Step,
     check_rule,
+    crossing,
     due,
     signals,
     step,
@@ -86,3 +88,19 @@ def test_it_resolves_when_the_condition_ends_and_reopens_if_it_flaps_soon_after(
     assert step(FAILED, recently, Change.BEGAN, NOW) is Step.REOPEN
     long_ago = Current(IncidentState.RESOLVED, resolved_at=NOW - REOPEN_WINDOW * 2)
     assert step(FAILED, long_ago, Change.BEGAN, NOW) is Step.OPEN
+
+
+def test_a_metric_crosses_its_threshold_once_and_comes_back_below_a_margin() -> None:
+    disk = check_rule(
+        "data-full", "metric_above", for_="10m", metric="disk", threshold=90, mount="/data"
+    )
+    assert disk.describe() == "disk /data above 90% for 10m"
+    full = Readings(disks=(("/", 97.0), ("/data", 91.0)))
+    assert crossing(disk, full, above=False) is Change.BEGAN
+    assert crossing(disk, full, above=True) is None  # already over: no second crossing
+    hovering = Readings(disks=(("/data", 89.0),))
+    assert crossing(disk, hovering, above=True) is None  # within the 2-point margin
+    assert crossing(disk, Readings(disks=(("/data", 88.0),)), above=True) is Change.ENDED
+    assert crossing(disk, Readings(disks=(("/", 99.0),)), above=False) is None  # another mount
+    cpu = check_rule("hot", "metric_above", for_="1m", metric="cpu", threshold=80)
+    assert crossing(cpu, Readings(), above=False) is None  # not measured: nothing to say

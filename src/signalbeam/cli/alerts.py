@@ -161,6 +161,13 @@ def list_rules(json_output: JsonFlag = False) -> None:
     console().print(table(["NAME", "FIRES ON", "SEVERITY", "SCOPE", "ENABLED"], rows))
 
 
+Metric = Annotated[
+    str | None, typer.Option(help="metric_above: cpu, memory, disk, load or temperature.")
+]
+Threshold = Annotated[float | None, typer.Option(help="metric_above: fires above this value.")]
+Mount = Annotated[str | None, typer.Option(help="metric_above on disk: only this mount.")]
+
+
 def _body(
     name: str,
     kind: str,
@@ -168,8 +175,12 @@ def _body(
     for_: str | None,
     selector: str | None,
     group: str | None,
+    metric: tuple[str | None, float | None, str | None] = (None, None, None),
 ) -> dict[str, Any]:
     body: dict[str, Any] = {"name": name, "kind": kind, "selector": selector, "group": group}
+    for key, value in zip(("metric", "threshold", "mount"), metric, strict=True):
+        if value is not None:
+            body[key] = value
     if severity:
         body["severity"] = severity
     if for_:
@@ -183,7 +194,7 @@ def add_rule(
     kind: Annotated[
         str,
         typer.Option(
-            help="device_offline, update_failed, samples_dropped, "
+            help="device_offline, metric_above, update_failed, samples_dropped, "
             "rollout_halted or rollout_rolled_back."
         ),
     ],
@@ -191,11 +202,15 @@ def add_rule(
     for_: For = None,
     selector: Selector = None,
     group: Group = None,
+    metric: Metric = None,
+    threshold: Threshold = None,
+    mount: Mount = None,
     json_output: JsonFlag = False,
 ) -> None:
-    """Add an alert rule."""
+    """Add an alert rule, e.g. --kind metric_above --metric disk --threshold 90 --for 10m."""
+    body = _body(name, kind, severity, for_, selector, group, (metric, threshold, mount))
     with connect() as api:
-        rule: dict[str, Any] = api.post(RULES, _body(name, kind, severity, for_, selector, group))
+        rule: dict[str, Any] = api.post(RULES, body)
     if json_output:
         print_json(rule)
         return
@@ -209,6 +224,7 @@ def edit_rule(
     for_: For = None,
     selector: Selector = None,
     group: Group = None,
+    threshold: Threshold = None,
     enable: Annotated[
         bool | None, typer.Option("--enable/--disable", help="Switch it on or off.")
     ] = None,
@@ -222,6 +238,7 @@ def edit_rule(
         ("selector", selector),
         ("group", group),
         ("enabled", enable),
+        ("threshold", threshold),
     ):
         if value is not None:
             body[key] = value

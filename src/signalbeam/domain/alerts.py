@@ -34,6 +34,7 @@ class RuleKind(StrEnum):
     SAMPLES_DROPPED = "samples_dropped"
     ROLLOUT_HALTED = "rollout_halted"
     ROLLOUT_ROLLED_BACK = "rollout_rolled_back"
+    METRIC_ABOVE = "metric_above"
 
     @property
     def per_rollout(self) -> bool:
@@ -43,7 +44,18 @@ class RuleKind(StrEnum):
     @property
     def delayed(self) -> bool:
         """Whether it fires only once its condition has lasted `for`."""
-        return self is RuleKind.DEVICE_OFFLINE
+        return self in (RuleKind.DEVICE_OFFLINE, RuleKind.METRIC_ABOVE)
+
+
+# Metrics a rule can watch, their bounds, unit, and how far below the threshold a value must
+# fall to count as normal again (so a value hovering at the threshold does not flap).
+METRICS: dict[str, tuple[float, float, str, float]] = {
+    "cpu": (0, 100, "%", 5),
+    "memory": (0, 100, "%", 5),
+    "disk": (0, 100, "%", 2),
+    "load": (0, 1000, "", 0.5),
+    "temperature": (-50, 150, "°C", 3),
+}
 
 
 class Severity(StrEnum):
@@ -69,10 +81,16 @@ class RuleSpec:
     selector: str | None = None
     group: str | None = None
     enabled: bool = True
+    metric: str | None = None
+    threshold: float | None = None
+    mount: str | None = None  # disk only: one mount point (every mount when None)
 
     def describe(self) -> str:
         """`device offline for 5m` and the like: what the rule fires on, for people."""
         text = _DESCRIPTIONS[self.kind]
+        if self.kind is RuleKind.METRIC_ABOVE and self.metric and self.threshold is not None:
+            where = f" {self.mount}" if self.mount else ""
+            text = f"{self.metric}{where} above {self.threshold:g}{METRICS[self.metric][2]}"
         if self.kind.delayed:
             text += f" for {format_duration(timedelta(seconds=self.for_seconds))}"
         return text
@@ -84,6 +102,7 @@ _DESCRIPTIONS = {
     RuleKind.SAMPLES_DROPPED: "agent dropped queued samples",
     RuleKind.ROLLOUT_HALTED: "rollout halted",
     RuleKind.ROLLOUT_ROLLED_BACK: "rollout rolled back",
+    RuleKind.METRIC_ABOVE: "metric above a threshold",
 }
 
 # What a new tenant starts with, switched on.
@@ -91,6 +110,14 @@ DEFAULT_RULES = (
     RuleSpec("device-offline", RuleKind.DEVICE_OFFLINE, Severity.CRITICAL, for_seconds=300),
     RuleSpec("update-failed", RuleKind.UPDATE_FAILED, Severity.WARNING),
     RuleSpec("rollout-rolled-back", RuleKind.ROLLOUT_ROLLED_BACK, Severity.CRITICAL),
+    RuleSpec(
+        "disk-full",
+        RuleKind.METRIC_ABOVE,
+        Severity.WARNING,
+        for_seconds=600,
+        metric="disk",
+        threshold=90,
+    ),
 )
 
 
@@ -102,6 +129,9 @@ def check_rule(
     selector: str | None = None,
     group: str | None = None,
     enabled: bool = True,
+    metric: str | None = None,
+    threshold: float | None = None,
+    mount: str | None = None,
 ) -> RuleSpec:
     """A rule from its parts as a request carries them; InvalidInput names the field to fix."""
     if not _NAME.fullmatch(name):
@@ -117,6 +147,7 @@ def check_rule(
             "give a selector or a group for the rule's scope, not both", field="group"
         )
     canonical = str(parse_selector(selector)) if selector is not None else None
+    _check_metric(rule_kind, metric, threshold, mount)
     return RuleSpec(
         name=name,
         kind=rule_kind,
@@ -125,7 +156,61 @@ def check_rule(
         selector=canonical or None,
         group=group,
         enabled=enabled,
+        metric=metric,
+        threshold=threshold,
+        mount=mount,
     )
+
+
+def _check_metric(
+    kind: RuleKind, metric: str | None, threshold: float | None, mount: str | None
+) -> None:
+    if kind is not RuleKind.METRIC_ABOVE:
+        for field, value in (("metric", metric), ("threshold", threshold), ("mount", mount)):
+            if value is not None:
+                raise InvalidInput(f"{field} is for metric_above rules only", field=field)
+        return
+    if metric not in METRICS:
+        known = ", ".join(METRICS)
+        raise InvalidInput(f"metric must be one of: {known}", field="metric")
+    low, high, unit, _ = METRICS[metric]
+    if threshold is None or not low <= threshold <= high:
+        raise InvalidInput(
+            f"threshold for {metric} must be between {low:g} and {high:g}{unit}", field="threshold"
+        )
+    if mount is not None and (metric != "disk" or not mount.startswith("/")):
+        raise InvalidInput("mount is a disk's mount point, such as /data", field="mount")
+
+
+@dataclass(frozen=True)
+class Readings:
+    """What one heartbeat measured, as metric rules read it (None: not measured)."""
+
+    cpu: float | None = None
+    memory: float | None = None
+    disks: tuple[tuple[str, float], ...] = ()
+    load: float | None = None
+    temperature: float | None = None
+
+    def value(self, metric: str, mount: str | None) -> float | None:
+        if metric == "disk":
+            chosen = [p for m, p in self.disks if mount is None or m == mount]
+            return max(chosen, default=None)
+        found: float | None = getattr(self, metric)
+        return found
+
+
+def crossing(rule: RuleSpec, readings: Readings, above: bool) -> Change | None:
+    """Whether a heartbeat takes the rule's metric over its threshold, or back to normal."""
+    assert rule.metric is not None and rule.threshold is not None
+    value = readings.value(rule.metric, rule.mount)
+    if value is None:
+        return None
+    if not above and value > rule.threshold:
+        return Change.BEGAN
+    if above and value <= rule.threshold - METRICS[rule.metric][3]:
+        return Change.ENDED
+    return None
 
 
 E = TypeVar("E", bound=StrEnum)
@@ -177,6 +262,9 @@ _SIGNALS: dict[str, tuple[RuleKind, Change]] = {
     "rollout.cancelled": (RuleKind.ROLLOUT_HALTED, Change.ENDED),
     "rollout.completed": (RuleKind.ROLLOUT_HALTED, Change.ENDED),
     "rollout.rolled_back": (RuleKind.ROLLOUT_ROLLED_BACK, Change.BEGAN),
+    # Written by ingest for one rule each (data.rule_id) when a heartbeat crosses its threshold.
+    "device.metric_above": (RuleKind.METRIC_ABOVE, Change.BEGAN),
+    "device.metric_normal": (RuleKind.METRIC_ABOVE, Change.ENDED),
 }
 WATCHED_EVENTS = tuple(_SIGNALS)
 # A rolled-back rollout also stops being halted: its halt incident resolves.
@@ -204,6 +292,7 @@ class Signal:
     at: datetime
     message: str
     since: datetime  # when the condition really began (a device's last sync when it went offline)
+    rule_id: int | None = None  # for one rule only (a metric crossing its threshold)
 
 
 def signals(
@@ -219,7 +308,9 @@ def signals(
     for kind, change in found:
         subject = _subject(kind, device_id, data)
         if subject is not None:
-            out.append(Signal(kind, change, subject, at, message, _since(data, at)))
+            rule_id = data.get("rule_id") if kind is RuleKind.METRIC_ABOVE else None
+            since = _since(data, at)
+            out.append(Signal(kind, change, subject, at, message, since, _int(rule_id)))
     return out
 
 
@@ -228,6 +319,10 @@ def _subject(kind: RuleKind, device_id: str | None, data: dict[str, Any]) -> str
         rollout = data.get("rollout_id")
         return f"rollout/{rollout}" if rollout is not None else None
     return device_id
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) else None
 
 
 def _since(data: dict[str, Any], at: datetime) -> datetime:

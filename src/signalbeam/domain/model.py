@@ -106,3 +106,5 @@ class EventType(StrEnum):
     INCIDENT_REOPENED = "incident.reopened"
     INCIDENT_ACKNOWLEDGED = "incident.acknowledged"
     INCIDENT_RESOLVED = "incident.resolved"
+    DEVICE_METRIC_ABOVE = "device.metric_above"
+    DEVICE_METRIC_NORMAL = "device.metric_normal"

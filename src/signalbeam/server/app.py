@@ -39,6 +39,7 @@ from signalbeam.server.api.management.v1 import (
 from signalbeam.server.bootstrap import Startup, prepare
 from signalbeam.server.discovery import Advertiser
 from signalbeam.server.runtime import Runtime, build_runtime
+from signalbeam.server.services.metric_watch import MetricWatch
 from signalbeam.server.settings import ServerSettings
 from signalbeam.server.web import mount as web
 from signalbeam.server.workers.alerts import run_alerts
@@ -98,12 +99,15 @@ def _health_router() -> APIRouter:
 
 def _start_workers(runtime: Runtime, advertiser: Advertiser | None) -> list[asyncio.Task[None]]:
     settings = runtime.settings
+    metrics = MetricWatch(runtime)
+    runtime.ingestor.observers.append(metrics.record)
     starters: list[Coroutine[Any, Any, None]] = [
         run_sweeper(runtime, runtime.ingestor, settings.sweep_interval),
         run_retention(runtime),
         run_rollout_engine(runtime),
         run_alerts(runtime),
         run_deliveries(runtime),
+        metrics.run(),
     ]
     if advertiser is not None:
         # Probing the network takes a second or two; the server need not wait for it.

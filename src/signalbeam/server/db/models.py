@@ -455,6 +455,10 @@ class AlertRule(Base):
     created_at: Mapped[datetime]
     created_by: Mapped[str] = mapped_column(String(255))
     updated_at: Mapped[datetime]
+    # metric_above rules: which metric, over what, and for disks which mount (all: None).
+    metric: Mapped[str | None] = mapped_column(String(16))
+    threshold: Mapped[float | None] = mapped_column(Float)
+    mount: Mapped[str | None] = mapped_column(String(255))
 
 
 class Incident(Base):

@@ -28,6 +28,9 @@ class RuleDraft:
     selector: str | None = None
     group: str | None = None
     enabled: bool = True
+    metric: str | None = None
+    threshold: float | None = None
+    mount: str | None = None
 
 
 def spec_of(rule: AlertRule) -> RuleSpec:
@@ -40,6 +43,9 @@ def spec_of(rule: AlertRule) -> RuleSpec:
         selector=rule.selector,
         group=rule.group_name,
         enabled=rule.enabled,
+        metric=rule.metric,
+        threshold=rule.threshold,
+        mount=rule.mount,
     )
 
 
@@ -52,6 +58,9 @@ async def _checked(uow: UnitOfWork, draft: RuleDraft) -> RuleSpec:
         draft.selector,
         draft.group,
         draft.enabled,
+        draft.metric,
+        draft.threshold,
+        draft.mount,
     )
     if spec.kind.per_rollout and (spec.selector or spec.group):
         raise InvalidInput(
@@ -74,6 +83,9 @@ def _row(spec: RuleSpec, actor: str, now: datetime) -> AlertRule:
         selector=spec.selector,
         group_name=spec.group,
         enabled=spec.enabled,
+        metric=spec.metric,
+        threshold=spec.threshold,
+        mount=spec.mount,
         created_at=now,
         created_by=actor,
         updated_at=now,
@@ -134,6 +146,9 @@ async def edit(runtime: Runtime, actor: Actor, name: str, changes: dict[str, obj
             selector=changes.get("selector", current.selector),  # type: ignore[arg-type]
             group=changes.get("group", current.group),  # type: ignore[arg-type]
             enabled=bool(changes.get("enabled", current.enabled)),
+            metric=current.metric,
+            threshold=_float(changes.get("threshold", current.threshold)),
+            mount=changes.get("mount", current.mount),  # type: ignore[arg-type]
         )
         spec = await _checked(uow, draft)
         rule.severity = spec.severity.value
@@ -141,6 +156,8 @@ async def edit(runtime: Runtime, actor: Actor, name: str, changes: dict[str, obj
         rule.selector = spec.selector
         rule.group_name = spec.group
         rule.enabled = spec.enabled
+        rule.threshold = spec.threshold
+        rule.mount = spec.mount
         rule.updated_at = datetime.now(UTC)
         uow.record(
             EventType.ALERT_RULE_CHANGED,
@@ -149,6 +166,10 @@ async def edit(runtime: Runtime, actor: Actor, name: str, changes: dict[str, obj
         )
         await uow.commit()
     return rule
+
+
+def _float(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
 
 
 def _for_text(changes: dict[str, object], current: RuleSpec) -> str | None:

@@ -215,7 +215,7 @@ async def evaluate(runtime: Runtime, tenant_id: int, events: list[Seen], now: da
 async def _apply(tenant: Tenant, event: Seen, signal: Signal, now: datetime) -> None:
     device = tenant.devices.get(event.device_pk) if event.device_pk is not None else None
     for rule, spec, scope in tenant.rules:
-        if spec.kind is not signal.kind:
+        if spec.kind is not signal.kind or signal.rule_id not in (None, rule.id):
             continue
         if not spec.kind.per_rollout and (device is None or not scope.covers(device)):
             continue

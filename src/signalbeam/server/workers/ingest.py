@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -36,6 +36,7 @@ from signalbeam.server.workers.write_gate import WriteGate
 
 log = logging.getLogger(__name__)
 ONLINE_MESSAGE = "device is online"
+Observer = Callable[[AsyncSession, list["SyncRecord"]], Awaitable[list[tuple[int, EventPayload]]]]
 # How long a batch waits for company; small next to a sync's latency target (25 ms at p95).
 COLLECT_SECONDS = 0.004
 
@@ -163,6 +164,9 @@ class Ingestor:
         self._in_flight = 0
         # Called after every committed batch (the rollout engine wakes on fresh reports).
         self.listeners: list[Callable[[], None]] = []
+        # Called inside every batch's transaction with its live records; the events they
+        # add are published with the batch's own (metric rules' threshold crossings).
+        self.observers: list[Observer] = []
 
     @property
     def pending(self) -> int:
@@ -260,6 +264,8 @@ class Ingestor:
             ]
             published = await _record_online(session, came_online)
             published += await record_boots(session, [latest[pk] for pk in live])
+            for observe in self.observers:
+                published += await observe(session, [latest[pk] for pk in live])
             await session.commit()
         self.batches += 1
         for tenant_id, event in published:

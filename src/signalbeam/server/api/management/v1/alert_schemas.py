@@ -3,16 +3,30 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
 
 from signalbeam.domain.alerts import RULE_NAME_PATTERN, IncidentState, RuleKind, Severity
-from signalbeam.server.api.management.v1.field_rules import DURATION, Duration, GroupName
 from signalbeam.server.api.management.v1.schemas import Body
 
 RuleName = Annotated[str, StringConstraints(min_length=1, max_length=63, pattern=RULE_NAME_PATTERN)]
 SCOPE = "devices it covers; leave out selector and group for every device"
+DURATION = "a duration such as 90s, 15m, 24h, 7d or 1h30m"
+# The durations domain/durations.py parses: bare seconds, or up to four number-unit parts.
+Duration = Annotated[
+    str,
+    StringConstraints(
+        min_length=1,
+        max_length=32,
+        pattern=r"^(\d{1,9}(\.\d{1,6})?|(\d{1,4}(\.\d{1,6})?(ms|s|m|h|d|w)){1,4})$",
+    ),
+]
+GroupName = Annotated[
+    str, StringConstraints(min_length=1, max_length=63, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+]
+Metric = Literal["cpu", "memory", "disk", "load", "temperature"]
+Mount = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^/")]
 
 
 class AlertRuleCreate(Body):
@@ -25,6 +39,11 @@ class AlertRuleCreate(Body):
     selector: str | None = Field(default=None, max_length=2000, description=SCOPE)
     group: GroupName | None = Field(default=None, description=SCOPE)
     enabled: bool = True
+    metric: Metric | None = Field(default=None, description="metric_above: what to watch")
+    threshold: float | None = Field(
+        default=None, ge=-50, le=1000, description="metric_above: fires above this"
+    )
+    mount: Mount | None = Field(default=None, description="metric_above on disk: one mount")
 
 
 class AlertRuleEdit(Body):
@@ -35,6 +54,8 @@ class AlertRuleEdit(Body):
     selector: str | None = Field(default=None, max_length=2000)
     group: GroupName | None = None
     enabled: bool | None = None
+    threshold: float | None = Field(default=None, ge=-50, le=1000)
+    mount: Mount | None = None
 
 
 class AlertRulePublic(BaseModel):
@@ -45,6 +66,9 @@ class AlertRulePublic(BaseModel):
     selector: str | None
     group: str | None
     enabled: bool
+    metric: str | None = None
+    threshold: float | None = None
+    mount: str | None = None
     description: str = Field(description="what it fires on, in words")
     created_at: datetime
     created_by: str

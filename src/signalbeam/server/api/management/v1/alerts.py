@@ -28,6 +28,9 @@ def _rule(rule: AlertRule) -> schemas.AlertRulePublic:
         selector=rule.selector,
         group=rule.group_name,
         enabled=rule.enabled,
+        metric=rule.metric,
+        threshold=rule.threshold,
+        mount=rule.mount,
         description=spec_of(rule).describe(),
         created_at=rule.created_at,
         created_by=rule.created_by,
@@ -44,6 +47,9 @@ def _draft(body: schemas.AlertRuleCreate) -> RuleDraft:
         selector=body.selector,
         group=body.group,
         enabled=body.enabled,
+        metric=body.metric,
+        threshold=body.threshold,
+        mount=body.mount,
     )
 
 
