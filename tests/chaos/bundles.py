@@ -45,10 +45,10 @@ def beacon(version: str) -> dict[str, Any]:
     return {"name": "beacon", "version": version, "apps": [app]}
 
 
-def rollout(admin: Admin, device_id: str, version: str) -> int:
+def rollout(admin: Admin, device_id: str, version: str, soak: str = "1s") -> int:
     """A one-device rollout that retries a transient failure after a second."""
     body: dict[str, Any] = {"bundle": "beacon", "version": version, "devices": [device_id]}
-    body |= {"soak": "1s", "retry_backoff": "1s", "max_retries": 3}
+    body |= {"soak": soak, "retry_backoff": "1s", "max_retries": 3}
     response = admin.http.post("/api/v1/rollouts", json=body)
     assert response.status_code == 201, response.text
     rollout_id: int = response.json()["id"]

@@ -11,6 +11,7 @@ import pytest
 
 from tests.agent.support import wait_until
 from tests.chaos.support import Device, stop_and_count, synced
+from tests.components import need
 
 FULL = "cannot queue a sample"
 
@@ -22,7 +23,8 @@ def small_disk(device: Device, tmp_path: Path) -> Iterator[Device]:
     state = tmp_path / "small"
     state.mkdir()
     mount = ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(state)]
-    subprocess.run(mount, check=True, capture_output=True, timeout=30)
+    done = subprocess.run(mount, check=False, capture_output=True, text=True, timeout=30)
+    need(done.returncode == 0, f"cannot mount a small tmpfs: {done.stderr.strip()}")
     small = dataclasses.replace(device, state=state, device_id="disk-1")
     small.register()
     yield small

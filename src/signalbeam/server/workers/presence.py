@@ -64,7 +64,14 @@ def _offline_event(
 
 
 async def run_sweeper(runtime: Runtime, ingestor: Ingestor, every: timedelta) -> None:
-    """Sweep forever at a fixed period; a failed sweep is logged and retried next period."""
+    """Sweep forever at a fixed period; a failed sweep is logged and retried next period.
+
+    The first sweep waits one offline threshold: no device could sync while this server was
+    down, so silence from before it started is the server's, not the device's. Swept at once,
+    every device would go offline after a restart, and each one soaking in a rollout would
+    fail it ("went offline during the soak") and roll the rollout back.
+    """
+    await asyncio.sleep(runtime.settings.offline_after.total_seconds())
     while True:
         try:
             await sweep(runtime, ingestor)
