@@ -126,29 +126,49 @@ def _wait_ready(server: Server) -> None:
     raise RuntimeError(f"signalbeam server did not become ready:\n{tail}")
 
 
-@contextlib.contextmanager
-def run_server(workdir: Path, database_url: str | None, extra: list[str]) -> Iterator[Server]:
-    """Start `python -m signalbeam server` on a free port; stop it (SIGTERM) afterwards."""
-    data_dir, port = workdir / "data", free_port()
+def start_server(
+    workdir: Path, database_url: str | None, extra: list[str], port: int | None = None
+) -> Server:
+    """Start `python -m signalbeam server` (on `port`, or a free one) and wait until it is ready.
+
+    Started again with the same workdir, database and port, it is the same server after a restart.
+    """
+    data_dir, port = workdir / "data", port or free_port()
     command = [sys.executable, "-m", "signalbeam", "server", "--data-dir", str(data_dir)]
     command += ["--port", str(port), "--no-mdns", *extra]
     if database_url:
         command += ["--database-url", database_url]
     log_path = workdir / "server.log"
-    with log_path.open("wb") as output:
+    with log_path.open("ab") as output:
         # Our own interpreter and arguments, not outside input.
         process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)  # noqa: S603
     server = Server(process, "127.0.0.1", port, data_dir, log_path)
     try:
         _wait_ready(server)
+    except RuntimeError:
+        stop_server(server)
+        raise
+    return server
+
+
+def stop_server(server: Server, timeout: float = 30.0) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within `timeout` seconds."""
+    server.process.send_signal(signal.SIGTERM)
+    try:
+        server.process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()
+
+
+@contextlib.contextmanager
+def run_server(workdir: Path, database_url: str | None, extra: list[str]) -> Iterator[Server]:
+    """Start `python -m signalbeam server` on a free port; stop it (SIGTERM) afterwards."""
+    server = start_server(workdir, database_url, extra)
+    try:
         yield server
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_server(server)
 
 
 @dataclass

@@ -137,6 +137,22 @@ def _sessions(r: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _storm(r: dict[str, Any]) -> list[str]:
+    online, storm, back = r["online"], r["storm"], r["storm"]["back"]
+    plan = r["plan"]
+    return [
+        f"{online['devices']:,} devices, {plan['interval']:g} s interval, server down "
+        f"{plan['outage']:g} s: back 50% {back['p50_seconds']} s, 95% {back['p95_seconds']} s, "
+        f"all {back['all_seconds']} s after it served ({back['back']} of {back['devices']})",
+        f"storm: sync {_ms(storm['latency_ms'])}, {storm['errors']} errors, "
+        f"{storm['syncs_per_second']}/s; steady before: {_ms(r['steady']['latency_ms'])}",
+        f"CPU server/simulator: steady {r['steady']['server_cpu_percent']:.0f}%/"
+        f"{r['steady']['simulator_cpu_percent']:.0f}%, outage -/"
+        f"{r['outage']['simulator_cpu_percent']:.0f}%, storm {storm['server_cpu_percent']:.0f}%/"
+        f"{storm['simulator_cpu_percent']:.0f}%; enrolled {online['enrolled_per_second']}/s",
+    ]
+
+
 def _artifacts(r: dict[str, Any]) -> list[str]:
     return [
         f"{r['size_mb']} MB: upload {r['upload_mb_per_s']} MB/s, download {r['download_mb_per_s']} MB/s",
@@ -155,6 +171,7 @@ DETAILS = {
     "artifacts": _artifacts,
     "rollout-convergence": _rollouts,
     "sessions": _sessions,
+    "reconnect-storm": _storm,
 }
 
 
