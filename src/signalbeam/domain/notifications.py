@@ -197,6 +197,13 @@ class Storms:
             return Plan.HOLD
         return Plan.GROUP
 
+    def summary_at(self, key: tuple[int, str, str]) -> datetime | None:
+        """When a storm's held notices go out as its next summary (None: no storm)."""
+        storm = self._storms.get(key)
+        if storm is None or storm.grouped_at is None:
+            return None
+        return storm.grouped_at + STORM_WINDOW
+
     def sent(self, key: tuple[int, str, str], count: int, plan: Plan, now: datetime) -> None:
         storm = self._storms.setdefault(key, Storm(sent=[]))
         storm.sent.append((now, count))

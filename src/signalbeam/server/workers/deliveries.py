@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from signalbeam.domain.notifications import DeliveryState, Plan, Storms, retry_at
 from signalbeam.server.db.models import Delivery, DeliveryAttempt, Notifier
@@ -24,7 +25,9 @@ from signalbeam.server.workers.leadership import Leadership
 
 log = logging.getLogger(__name__)
 LEASE = "deliveries"
-BATCH = 500
+# A storm's summary carries every notice held for it, so one round reads them all: held
+# notices are not due until their summary, so a full batch is a storm, not a backlog.
+BATCH = 5000
 PARALLEL = 8  # notifiers sent to at once
 
 
@@ -91,23 +94,34 @@ async def deliver_due(
     return len(due)
 
 
-def messages(
-    notifier_id: int, owed: list[Delivery], storms: Storms, now: datetime
-) -> list[list[Delivery]]:
-    """Split one notifier's due deliveries into messages: one each, or grouped in a storm
-    (held deliveries stay due and are looked at again next round)."""
+@dataclass
+class Messages:
+    """One notifier's due deliveries as messages to send, and those held for a summary."""
+
+    send: list[list[Delivery]] = field(default_factory=list)
+    held: list[tuple[Delivery, datetime]] = field(default_factory=list)  # (delivery, until)
+
+
+def messages(notifier_id: int, owed: list[Delivery], storms: Storms, now: datetime) -> Messages:
+    """Split one notifier's due deliveries into messages: one each, or grouped in a storm.
+
+    Held deliveries wait until their storm's summary is due: left due, they would fill every
+    round's batch and delay other notices, and a summary would carry only one batch of them.
+    """
     by_kind: dict[tuple[str, str], list[Delivery]] = defaultdict(list)
     for delivery in owed:
         notice = delivery.notice
         by_kind[(str(notice["rule"]), str(notice["transition"]))].append(delivery)
-    out: list[list[Delivery]] = []
+    out = Messages()
     for (rule, transition), group in by_kind.items():
         key = (notifier_id, rule, transition)
         plan = storms.plan(key, len(group), now)
         if plan is Plan.HOLD:
+            until = storms.summary_at(key) or now
+            out.held += [(delivery, until) for delivery in group]
             continue
         storms.sent(key, len(group), plan, now)
-        out += [group] if plan is Plan.GROUP else [[delivery] for delivery in group]
+        out.send += [group] if plan is Plan.GROUP else [[delivery] for delivery in group]
     return out
 
 
@@ -122,7 +136,8 @@ async def _deliver(
     url = base_url(runtime)
     results = []
     unreachable: Outcome | None = None
-    for message in messages(notifier.id, owed, storms, now):
+    planned = messages(notifier.id, owed, storms, now)
+    for message in planned.send:
         if unreachable is not None:
             # Its receiver did not answer this round: the rest wait for the next try too,
             # rather than each waiting out its own timeout.
@@ -137,13 +152,22 @@ async def _deliver(
             )
             if outcome.status_code is None:
                 unreachable = outcome
-    await _record(runtime, results, now)
+    await _record(runtime, results, planned.held, now)
 
 
 async def _record(
-    runtime: Runtime, results: list[tuple[list[Delivery], Outcome]], now: datetime
+    runtime: Runtime,
+    results: list[tuple[list[Delivery], Outcome]],
+    held: list[tuple[Delivery, datetime]],
+    now: datetime,
 ) -> None:
     async with runtime.sessions() as session, session.begin():
+        for until, ids in _by_time(held).items():
+            await session.execute(
+                update(Delivery)
+                .where(Delivery.id.in_(ids), Delivery.state == DeliveryState.PENDING.value)
+                .values(next_attempt_at=until)
+            )
         for message, outcome in results:
             for sent in message:
                 delivery = await session.get(Delivery, sent.id)
@@ -159,6 +183,13 @@ async def _record(
                         grouped=len(message),
                     )
                 )
+
+
+def _by_time(held: list[tuple[Delivery, datetime]]) -> dict[datetime, list[int]]:
+    out: dict[datetime, list[int]] = defaultdict(list)
+    for delivery, until in held:
+        out[until].append(delivery.id)
+    return out
 
 
 def _settle(delivery: Delivery, outcome: Outcome, now: datetime) -> None:
