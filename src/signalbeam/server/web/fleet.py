@@ -13,6 +13,7 @@ from signalbeam.server.api.deps import RuntimeDep
 from signalbeam.server.runtime import Runtime
 from signalbeam.server.services import devices as device_service
 from signalbeam.server.services import fleet as fleet_service
+from signalbeam.server.services import incidents as incident_service
 from signalbeam.server.services.devices import DeviceFilter
 from signalbeam.server.web.deps import CurrentUser, WebRoute
 from signalbeam.server.web.render import render
@@ -105,6 +106,7 @@ async def overview(
     query = _query(presence, selector, group, q, sort, page)
     context = await _table(runtime, user, query)
     context["summary"] = await fleet_service.summary(runtime, user.actor)
+    context["firing"] = await _firing(runtime, user)
     context["groups"] = await fleet_service.group_names(runtime, user.actor)
     context["sorts"] = SORTS
     return render(request, "fleet.html", context)
@@ -135,4 +137,11 @@ async def table(
 async def counts(request: Request, runtime: RuntimeDep, user: CurrentUser) -> Response:
     """Just the counts, for live refreshes."""
     summary = await fleet_service.summary(runtime, user.actor)
-    return render(request, "fleet_counts.html", {"summary": summary})
+    context = {"summary": summary, "firing": await _firing(runtime, user)}
+    return render(request, "fleet_counts.html", context)
+
+
+async def _firing(runtime: Runtime, user: CurrentUser) -> int:
+    """Incidents nobody has acknowledged yet: what the fleet page points at."""
+    _, total = await incident_service.list_incidents(runtime, user.actor, ["firing"], limit=1)
+    return total

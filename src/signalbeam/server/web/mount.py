@@ -9,6 +9,8 @@ from fastapi.staticfiles import StaticFiles
 
 from signalbeam.server.web import (
     activity,
+    alert_rules,
+    alerts,
     auth,
     bundles,
     device_sessions,
@@ -18,6 +20,7 @@ from signalbeam.server.web import (
     fleet_rollouts,
     groups,
     live,
+    notifiers,
     users,
 )
 
@@ -36,6 +39,9 @@ def install(app: FastAPI) -> None:
         bundles,
         fleet_rollouts,
         activity,
+        alerts,
+        alert_rules,
+        notifiers,
         users,
         live,
     )
