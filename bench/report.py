@@ -161,6 +161,29 @@ def _artifacts(r: dict[str, Any]) -> list[str]:
     ]
 
 
+def _alerts(r: dict[str, Any]) -> list[str]:
+    def phase(name: str, first: str, hook: str) -> str:
+        p = r[name]
+        a, b = p[first], p[hook]
+        return (
+            f"{name}: {p['devices']} devices; incident p50 {a['p50']} s, p95 {a['p95']} s, max "
+            f"{a['max']} s; webhook p50 {b['p50']} s, p95 {b['p95']} s, max {b['max']} s; "
+            f"{p['messages']} messages ({p['grouped']} grouped); CPU server "
+            f"{p['server_cpu_percent']}%, simulator {p['simulator_cpu_percent']}%"
+        )
+
+    due = ("incident_after_due_seconds", "webhook_after_due_seconds")
+    back = ("resolved_after_back_seconds", "webhook_after_back_seconds")
+    storm = r["storm"]
+    return [
+        f"{r['online']['devices']} devices; after last sync + T ({r['plan']['for_seconds']:g} s):",
+        phase("storm", *due) + f"; rest of the fleet: {_ms(storm['rest_sync_latency_ms'])}",
+        phase("storm_back", *back),
+        phase("big_storm", *due),
+        phase("big_storm_back", *back),
+    ]
+
+
 DETAILS = {
     "sync-ingest": _ingest,
     "ceiling": _ceiling,
@@ -172,6 +195,7 @@ DETAILS = {
     "rollout-convergence": _rollouts,
     "sessions": _sessions,
     "reconnect-storm": _storm,
+    "alerts": _alerts,
 }
 
 

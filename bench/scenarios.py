@@ -319,6 +319,20 @@ def artifacts(sizes: Sizes) -> dict[str, Any]:
     return {"config": {"mb": mb}, "results": result, "targets": []}
 
 
+def alerts(backend: str, sizes: Sizes) -> dict[str, Any]:
+    """Devices silent at once: incident and webhook after T, storms grouped (bench/alerts.py)."""
+    quick = sizes.ingest_devices < FULL.ingest_devices
+    devices = 1500 if quick else sizes.ingest_devices
+    args = ["--backend", backend, "--devices", str(devices), *(["--quick"] if quick else [])]
+    # Enrolling is server-bound, down to 25 devices/s beside test suites (see bench/alerts.py).
+    result = _module("alerts", args, 900 + devices / 25)
+    return {
+        "config": result["plan"],
+        "results": result,
+        "targets": [target(t["target"], t["measured"], t["met"]) for t in result["targets"]],
+    }
+
+
 def first_json(output: bytes) -> dict[str, Any]:
     """The first JSON object in a command's output (a table may follow it)."""
     text = output.decode(errors="replace")
@@ -344,6 +358,7 @@ DATABASE_SCENARIOS: dict[str, ScenarioFn] = {
     "push-latency": push_latency,
     "sse": sse,
     "web-fleet": web_fleet,
+    "alerts": alerts,
     "rollout-convergence": rollout_convergence,
     "sessions": sessions,
     "reconnect-storm": reconnect_storm,
