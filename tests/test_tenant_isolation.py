@@ -232,6 +232,11 @@ async def test_alert_rules_and_incidents_stay_inside_the_tenant(
         method = client.post if path == "/test" else client.get
         assert (await method(f"/api/v1/alerts/notifiers/acme-hook{path}")).status_code == 404
     assert (await client.delete("/api/v1/alerts/notifiers/acme-hook")).status_code == 404
+    theirs_silence = await other.client.post("/api/v1/alerts/silences", json={"for": "1h"})
+    assert (await client.get("/api/v1/alerts/silences")).json() == []
+    silence_url = f"/api/v1/alerts/silences/{theirs_silence.json()['id']}"
+    assert (await client.delete(silence_url)).status_code == 404
+    assert (await other.client.delete(silence_url)).status_code == 200
     assert "acme-down" not in [r["name"] for r in (await client.get("/api/v1/alerts/rules")).json()]
     assert (await client.get("/api/v1/alerts/rules/acme-down")).status_code == 404
     assert (await client.delete("/api/v1/alerts/rules/acme-down")).status_code == 404

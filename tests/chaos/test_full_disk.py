@@ -33,13 +33,13 @@ def small_disk(device: Device, tmp_path: Path) -> Iterator[Device]:
 
 def fill(path: Path) -> None:
     """Write zeros to `path` until the file system refuses."""
-    with path.open("wb") as filler:
-        try:
+    try:
+        with path.open("wb") as filler:
             while True:
                 filler.write(bytes(1 << 16))
                 filler.flush()
-        except OSError:
-            return
+    except OSError:  # the write, the flush or the close: the disk is full
+        return
 
 
 def test_full_state_dir_keeps_the_agent_syncing_and_loses_nothing_queued(

@@ -69,5 +69,14 @@ def test_an_offline_device_reaches_the_webhook_and_the_operator_acknowledges_it(
     shown, acked = cli.run_all(("alerts", "show", number), ("alerts", "ack", number))
     assert "fired" in shown.out and "device-offline" in shown.out
     assert acked.out.startswith(f"Acknowledged #{number}")
-    again = cli.run("alerts", "ack", number)
+    again, made, vague = cli.run_all(
+        ("alerts", "ack", number),
+        ("alerts", "silence", "--for", "1h", "--selector", "site=lab", "--comment", "rewiring"),
+        ("alerts", "silence", "--selector", "site=lab"),
+    )
     assert "only a firing one can be acknowledged" in again.error_line
+    assert made.out.startswith("Silence ") and "site=lab muted until" in made.out
+    assert "say how long" in vague.error_line
+    silence_id = made.out.split()[1].rstrip(":")
+    assert "rewiring" in cli.ok("alerts", "silences")
+    assert cli.ok("alerts", "unsilence", silence_id).strip() == f"Silence {silence_id} ended."

@@ -141,13 +141,14 @@ class Outbox:
         """
         samples_through = min(ack.samples_through, max((s.seq for s in batch.samples), default=0))
         events_through = min(ack.events_through, max((e.seq for e in batch.events), default=0))
-        deleted: int | None = None
-        with self._lock, self._forgetting():
+        deleted = 0
+        with self._lock, self._forgetting() as ok:
             samples = self._db.execute("DELETE FROM samples WHERE seq <= ?", (samples_through,))
             events = self._db.execute("DELETE FROM events WHERE seq <= ?", (events_through,))
             self._add_dropped(-batch.dropped_samples)
             deleted = samples.rowcount + events.rowcount
-        return deleted
+        # The deletes themselves may work; it is the commit a full disk refuses.
+        return deleted if ok else None
 
     def discard(self, batch: TelemetryBatch) -> None:
         """Delete every item of a batch the server refuses for good, so the rest can move."""
@@ -184,11 +185,14 @@ class Outbox:
             self._failing = True
 
     @contextlib.contextmanager
-    def _forgetting(self) -> Iterator[None]:
-        # A delete that fails keeps what the server already has: sent again, stored once.
+    def _forgetting(self) -> Iterator[list[bool]]:
+        # A delete that fails keeps what the server already has: sent again, stored once. The
+        # yielded list reads as true only when the block committed.
+        ok: list[bool] = []
         try:
             with self._db:
-                yield
+                yield ok
+            ok.append(True)
         except sqlite3.Error as err:
             if not self._failing:
                 log.error(

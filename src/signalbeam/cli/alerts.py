@@ -281,3 +281,69 @@ def preview(
         f"Would fire now on {found['total']} ({found['note']}): {shown}"
         + (f" and {more} more" if more else "")
     )
+
+
+SILENCES = "/api/v1/alerts/silences"
+
+
+@app.command()
+def silence(
+    for_: For = None,
+    window: Annotated[
+        str | None,
+        typer.Option(help='A recurring maintenance window, e.g. "Sat,Sun 00:00-24:00".'),
+    ] = None,
+    selector: Selector = None,
+    rule: Annotated[str | None, typer.Option(help="Only this rule's notices.")] = None,
+    comment: Annotated[str, typer.Option(help="Why, for whoever sees it.")] = "",
+    json_output: JsonFlag = False,
+) -> None:
+    """Mute notifications (incidents still open): --for 2h, or a recurring --window."""
+    body: dict[str, Any] = {"selector": selector, "rule": rule, "comment": comment}
+    if for_:
+        body["for"] = for_
+    if window:
+        body["window"] = window
+    with connect() as api:
+        made: dict[str, Any] = api.post(SILENCES, body)
+    if json_output:
+        print_json(made)
+        return
+    scope = made["selector"] or "every device"
+    until = f"until {made['ends_at']}" if made["ends_at"] else f"in {made['window']}"
+    typer.echo(f"Silence {made['id']}: notifications for {scope} muted {until}.")
+
+
+@app.command()
+def silences(json_output: JsonFlag = False) -> None:
+    """Silences and maintenance windows that have not ended."""
+    with connect() as api:
+        found: list[dict[str, Any]] = api.get(SILENCES)
+    if json_output:
+        print_json(found)
+        return
+    if not found:
+        typer.echo("No silences.")
+        return
+    rows = [
+        [
+            str(s["id"]),
+            s["selector"] or "every device",
+            s["rule"] or "all rules",
+            s["window"] or "-",
+            s["ends_at"] or "-",
+            s["comment"] or "-",
+        ]
+        for s in found
+    ]
+    console().print(table(["ID", "DEVICES", "RULES", "WINDOW", "ENDS", "COMMENT"], rows))
+
+
+@app.command()
+def unsilence(
+    silence_id: Annotated[int, typer.Argument(metavar="ID", min=1, help="The silence's id.")],
+) -> None:
+    """End a silence now."""
+    with connect() as api:
+        api.delete(f"{SILENCES}/{silence_id}")
+    typer.echo(f"Silence {silence_id} ended.")

@@ -44,6 +44,7 @@ class DeliveryState(StrEnum):
     PENDING = "pending"
     DELIVERED = "delivered"
     DEAD = "dead"  # every retry failed
+    SILENCED = "silenced"  # muted by a silence or maintenance window: logged, not sent
 
 
 @dataclass(frozen=True)

@@ -590,3 +590,22 @@ class DeliveryAttempt(Base):
     error: Mapped[str | None] = mapped_column(Text)
     # How many notices the message carried (more than one when a storm was grouped).
     grouped: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class AlertSilence(Base):
+    """A time when a tenant's notifications are muted (incidents still open): one span, or a
+    recurring maintenance window; for devices a selector matches, and one rule or all."""
+
+    __tablename__ = "alert_silences"
+    __table_args__ = (Index("ix_alert_silences_tenant", "tenant_id", "ends_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    selector: Mapped[str | None] = mapped_column(Text)
+    rule: Mapped[str | None] = mapped_column(String(63))
+    window: Mapped[str | None] = mapped_column(Text)
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime | None]
+    comment: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(255))

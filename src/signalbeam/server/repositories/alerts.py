@@ -8,7 +8,14 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, select
 
 from signalbeam.domain.alerts import CAUSES, IncidentState
-from signalbeam.server.db.models import AlertRule, AlertWait, Event, Incident, IncidentEntry
+from signalbeam.server.db.models import (
+    AlertRule,
+    AlertSilence,
+    AlertWait,
+    Event,
+    Incident,
+    IncidentEntry,
+)
 from signalbeam.server.repositories.base import TenantRepository
 
 OPEN_STATES = (IncidentState.FIRING.value, IncidentState.ACKNOWLEDGED.value)
@@ -157,3 +164,28 @@ class IncidentRepository(TenantRepository):
                 AlertWait.subject == subject,
             )
         )
+
+
+class SilenceRepository(TenantRepository):
+    """Silences and maintenance windows of one tenant."""
+
+    async def current(self, now: datetime) -> list[AlertSilence]:
+        """Silences not ended yet (those still to start included), soonest end first."""
+        query = select(AlertSilence).where(
+            AlertSilence.tenant_id == self.tenant_id,
+            (AlertSilence.ends_at.is_(None)) | (AlertSilence.ends_at > now),
+        )
+        return list(await self.session.scalars(query.order_by(AlertSilence.id)))
+
+    async def get(self, silence_id: int) -> AlertSilence | None:
+        return await self.session.scalar(
+            select(AlertSilence).where(
+                AlertSilence.tenant_id == self.tenant_id, AlertSilence.id == silence_id
+            )
+        )
+
+    async def add(self, silence: AlertSilence) -> AlertSilence:
+        silence.tenant_id = self.tenant_id
+        self.session.add(silence)
+        await self.session.flush()
+        return silence

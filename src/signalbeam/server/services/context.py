@@ -13,7 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from signalbeam.domain.errors import Forbidden
 from signalbeam.domain.model import EventType, Role
 from signalbeam.server.db.models import Device, Event
-from signalbeam.server.repositories.alerts import AlertRuleRepository, IncidentRepository
+from signalbeam.server.repositories.alerts import (
+    AlertRuleRepository,
+    IncidentRepository,
+    SilenceRepository,
+)
 from signalbeam.server.repositories.bundles import BundleRepository
 from signalbeam.server.repositories.devices import DeviceRepository
 from signalbeam.server.repositories.enrollment_tokens import EnrollmentTokenRepository
@@ -142,6 +146,7 @@ class UnitOfWork:
         self.alert_rules = AlertRuleRepository(self.session, tenant)
         self.incidents = IncidentRepository(self.session, tenant)
         self.notifiers = NotifierRepository(self.session, tenant)
+        self.silences = SilenceRepository(self.session, tenant)
         return self
 
     async def __aexit__(

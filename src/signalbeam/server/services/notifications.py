@@ -26,9 +26,11 @@ from signalbeam.domain.notifications import (
     webhook_body,
 )
 from signalbeam.domain.selectors import parse_selector
+from signalbeam.domain.silences import Silence
 from signalbeam.server.db.models import Delivery, Device, Incident, Notifier
 from signalbeam.server.runtime import Runtime
 from signalbeam.server.services.context import UnitOfWork
+from signalbeam.server.services.silences import active as active_silences
 
 SEND_SECONDS = 10.0
 
@@ -40,15 +42,30 @@ async def queue_notices(
     key = f"{transition}:{incident.fired_count}"
     now = datetime.now(UTC)
     queued = 0
-    for notifier in await uow.notifiers.enabled():
+    notifiers = await uow.notifiers.enabled()
+    if not notifiers:
+        return 0
+    muted = _muted(await active_silences(uow, now), rule, device, now)
+    for notifier in notifiers:
         if not _routes(notifier, incident, device):
             continue
         if await uow.notifiers.owed(notifier.id, incident.id, key):
             continue
         notice = _notice(incident, rule, transition, now)
-        await uow.notifiers.queue(_owed(notifier, incident.id, key, notice, now))
+        owed = _owed(notifier, incident.id, key, notice, now)
+        if muted:  # logged, never sent: the incident itself is not hidden
+            owed.state = DeliveryState.SILENCED.value
+            owed.last_result = "silenced"
+        await uow.notifiers.queue(owed)
         queued += 1
     return queued
+
+
+def _muted(silences: list[Silence], rule: str, device: Device | None, now: datetime) -> bool:
+    labels = device.labels if device is not None else None
+    zone = (device.facts or {}).get("timezone") if device is not None else None
+    timezone = zone if isinstance(zone, str) else None
+    return any(s.mutes(now, rule, labels, timezone) for s in silences)
 
 
 def _routes(notifier: Notifier, incident: Incident, device: Device | None) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
 
 from signalbeam.domain.alerts import RULE_NAME_PATTERN, IncidentState, RuleKind, Severity
 from signalbeam.server.api.management.v1.schemas import Body
@@ -118,3 +118,30 @@ class IncidentList(BaseModel):
     total: int
     limit: int
     offset: int
+
+
+class SilenceCreate(Body):
+    for_: Duration | None = Field(default=None, alias="for", description=f"from now: {DURATION}")
+    until: AwareDatetime | None = Field(default=None, description="or: until then")
+    window: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=500,
+        description="a recurring maintenance window, such as Sat,Sun 00:00-24:00 or "
+        "Mon-Fri 01:00-05:00 UTC (the device's local time unless UTC); `;` between several",
+    )
+    selector: str | None = Field(default=None, max_length=2000, description="devices it mutes")
+    rule: RuleName | None = Field(default=None, description="only this rule's notices")
+    comment: str = Field(default="", max_length=500)
+
+
+class SilencePublic(BaseModel):
+    id: int
+    selector: str | None
+    rule: str | None
+    window: str | None
+    starts_at: datetime
+    ends_at: datetime | None
+    comment: str
+    created_at: datetime
+    created_by: str

@@ -10,8 +10,8 @@ from signalbeam.domain.alerts import IncidentState
 from signalbeam.server.api.deps import CurrentActor, RuntimeDep
 from signalbeam.server.api.management.v1 import alert_schemas as schemas
 from signalbeam.server.api.management.v1.alert_schemas import RuleName
-from signalbeam.server.db.models import AlertRule
-from signalbeam.server.services import alert_rules, incidents
+from signalbeam.server.db.models import AlertRule, AlertSilence
+from signalbeam.server.services import alert_rules, incidents, silences
 from signalbeam.server.services.alert_rules import RuleDraft, spec_of
 from signalbeam.server.services.incidents import IncidentView
 
@@ -168,3 +168,52 @@ async def resolve(
 ) -> schemas.IncidentDetail:
     """Close an incident by hand; it opens again if its condition fires again."""
     return _detail(await incidents.resolve(runtime, actor, incident_id))
+
+
+SilenceId = Annotated[int, Path(ge=1, le=2**63 - 1, description="the silence's id")]
+
+
+def _silence(row: AlertSilence) -> schemas.SilencePublic:
+    return schemas.SilencePublic(
+        id=row.id,
+        selector=row.selector,
+        rule=row.rule,
+        window=row.window,
+        starts_at=row.starts_at,
+        ends_at=row.ends_at,
+        comment=row.comment,
+        created_at=row.created_at,
+        created_by=row.created_by,
+    )
+
+
+@router.get("/silences", response_model=list[schemas.SilencePublic])
+async def list_silences(runtime: RuntimeDep, actor: CurrentActor) -> list[schemas.SilencePublic]:
+    """Silences and maintenance windows that have not ended."""
+    return [_silence(s) for s in await silences.current(runtime, actor)]
+
+
+@router.post("/silences", response_model=schemas.SilencePublic, status_code=201)
+async def silence(
+    body: schemas.SilenceCreate, runtime: RuntimeDep, actor: CurrentActor
+) -> schemas.SilencePublic:
+    """Mute notifications for a while or in a recurring window; incidents still open."""
+    row = await silences.create(
+        runtime,
+        actor,
+        for_=body.for_,
+        window=body.window,
+        until=body.until,
+        selector=body.selector,
+        rule=body.rule,
+        comment=body.comment,
+    )
+    return _silence(row)
+
+
+@router.delete("/silences/{silence_id}", response_model=schemas.SilencePublic)
+async def end_silence(
+    silence_id: SilenceId, runtime: RuntimeDep, actor: CurrentActor
+) -> schemas.SilencePublic:
+    """End a silence now."""
+    return _silence(await silences.end(runtime, actor, silence_id))
