@@ -9,7 +9,8 @@ from urllib.parse import quote
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
-from signalbeam.domain.alerts import RULE_NAME_PATTERN, RuleKind, Severity
+from signalbeam.domain.alerts import METRICS, RULE_NAME_PATTERN, RuleKind, Severity
+from signalbeam.domain.errors import InvalidInput
 from signalbeam.server.api.deps import RuntimeDep
 from signalbeam.server.runtime import Runtime
 from signalbeam.server.services import alert_rules as rule_service
@@ -35,7 +36,21 @@ def _choices() -> dict[str, Any]:
         "kinds": [k.value for k in RuleKind],
         "delayed": [k.value for k in RuleKind if k.delayed],
         "severities": [s.value for s in Severity],
+        "metrics": list(METRICS),
     }
+
+
+def threshold_of(form: Form) -> float | None:
+    """The threshold typed, as a number; InvalidInput by its field when it is not one."""
+    text = form.get("threshold")
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise InvalidInput(
+            f"threshold {text[:40]!r} is not a number; give one such as 85", field="threshold"
+        ) from None
 
 
 def draft_of(form: Form, name: str | None = None) -> RuleDraft:
@@ -48,6 +63,9 @@ def draft_of(form: Form, name: str | None = None) -> RuleDraft:
         selector=form.optional("selector"),
         group=form.optional("group"),
         enabled=form.get("enabled") == "on",
+        metric=form.optional("metric"),
+        threshold=threshold_of(form),
+        mount=form.optional("mount"),
     )
 
 
@@ -93,10 +111,16 @@ async def preview(
     for_: Annotated[str, Query(alias="for", max_length=100)] = "",
     selector: Text = "",
     group: Text = "",
+    metric: Text = "",
+    threshold: Text = "",
+    mount: Text = "",
 ) -> Response:
     """Which devices (or rollouts) the rule in the form would fire on now."""
     values = {"kind": kind, "severity": severity, "for": for_, "selector": selector}
-    form = Form({key: [value] for key, value in {**values, "group": group}.items()})
+    metric_values = {"metric": metric, "threshold": threshold, "mount": mount}
+    form = Form(
+        {key: [value] for key, value in {**values, "group": group, **metric_values}.items()}
+    )
     context: dict[str, Any] = {"preview": None, "error": None}
     try:
         # A name is not needed to preview; a placeholder keeps the name check quiet.
@@ -120,6 +144,9 @@ async def _edit_page(
                 "selector": [rule.selector or ""],
                 "group": [rule.group_name or ""],
                 "enabled": ["on" if rule.enabled else ""],
+                "metric": [rule.metric or ""],
+                "threshold": ["" if rule.threshold is None else f"{rule.threshold:g}"],
+                "mount": [rule.mount or ""],
             }
         )
     context = {
@@ -154,10 +181,15 @@ async def edit(
         "group": form.optional("group"),
         "enabled": form.get("enabled") == "on",
     }
+    if "threshold" in form.values:
+        # Only metric rules show threshold and mount; the others keep theirs (none).
+        changes.update(threshold=form.get("threshold"), mount=form.optional("mount"))
     if "for" in form.values:
         # Only rules that wait (device offline) show `for`; the others keep theirs (none).
         changes["for"] = form.optional("for")
     try:
+        if "threshold" in changes:
+            changes["threshold"] = threshold_of(form)
         await rule_service.edit(runtime, user.actor, name, changes)
     except FIELD_ERRORS as err:
         form.fail(err.field or "form", err.detail)
