@@ -12,6 +12,7 @@ from signalbeam.domain.errors import InvalidInput
 from signalbeam.domain.notifications import (
     GROUP_AT,
     STORM_WINDOW,
+    SUMMARY_EVERY,
     Notice,
     Plan,
     Storms,
@@ -61,9 +62,9 @@ def test_a_storm_goes_out_as_one_message_then_one_summary_per_window() -> None:
     storms.sent(KEY, 1, Plan.SINGLE, NOW)
     assert storms.plan(KEY, GROUP_AT + 100, NOW) is Plan.GROUP
     storms.sent(KEY, GROUP_AT + 100, Plan.GROUP, NOW)
-    soon = NOW + timedelta(seconds=5)
+    soon = NOW + timedelta(seconds=2)
     assert storms.plan(KEY, 300, soon) is Plan.HOLD  # still storming: wait for the summary
-    later = NOW + STORM_WINDOW
+    later = NOW + SUMMARY_EVERY
     assert storms.plan(KEY, 300, later) is Plan.GROUP
     assert storms.plan((2, "device-offline", "opened"), 1, soon) is Plan.SINGLE  # another notifier
     quiet = later + STORM_WINDOW * 2

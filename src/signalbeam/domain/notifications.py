@@ -22,9 +22,11 @@ NOTIFIER_NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 _NAME = re.compile(NOTIFIER_NAME_PATTERN)
 SIGNATURE_HEADER = "X-SignalBeam-Signature"
 # From this many notices for one notifier, rule and transition within STORM_WINDOW, the rest go
-# out grouped: one message at once, then one summary per window while the storm lasts.
+# out grouped: one message at once, then at most one more per SUMMARY_EVERY while the storm
+# lasts, so each device is still named within seconds and a site of 1,000 makes a handful.
 GROUP_AT = 5
 STORM_WINDOW = timedelta(seconds=30)
+SUMMARY_EVERY = timedelta(seconds=5)
 SHOWN_IN_GROUP = 10
 # Retries: quickly at first, then less often, for about a day in all; then the delivery is dead.
 RETRY_DELAYS = tuple(
@@ -168,7 +170,7 @@ def chat_body(kind: NotifierKind, notices: Sequence[Notice]) -> dict[str, Any]:
 class Plan(StrEnum):
     SINGLE = "single"  # one message per notice
     GROUP = "group"  # one message for all of them
-    HOLD = "hold"  # a grouped message went out within the window: wait for the next summary
+    HOLD = "hold"  # a grouped message went out moments ago: wait for the next summary
 
 
 @dataclass
@@ -194,7 +196,7 @@ class Storms:
             recent = sum(n for _, n in storm.sent)
         if recent + due < GROUP_AT:
             return Plan.SINGLE
-        if storm and storm.grouped_at is not None and now - storm.grouped_at < STORM_WINDOW:
+        if storm and storm.grouped_at is not None and now - storm.grouped_at < SUMMARY_EVERY:
             return Plan.HOLD
         return Plan.GROUP
 
