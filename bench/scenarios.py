@@ -281,8 +281,8 @@ def rollout_convergence(backend: str, sizes: Sizes) -> dict[str, Any]:
 def sessions(backend: str, sizes: Sizes) -> dict[str, Any]:
     """Exec round trips and log follows on a watching simulated fleet (bench/sessions.py)."""
     fleets = ",".join(str(n) for n in sizes.session_fleets)
-    # Enrolling takes up to 1/25 s a device on a busy machine (see bench/sessions.py).
-    timeout = 900 + max(sizes.session_fleets) / 25
+    # Enrolling takes up to 1/15 s a device on a busy machine (see bench/sessions.py).
+    timeout = 900 + max(sizes.session_fleets) / 15
     result = _module("sessions", ["--backend", backend, "--devices", fleets], timeout)
     targets = []
     for size in result["sizes"]:
@@ -300,7 +300,7 @@ def reconnect_storm(backend: str, sizes: Sizes) -> dict[str, Any]:
     """A simulated fleet back together after a server outage (bench/reconnect_storm.py)."""
     devices, outage = sizes.storm_devices, sizes.storm_outage
     args = ["--backend", backend, "--devices", str(devices), "--outage", f"{outage:g}"]
-    result = _module("reconnect_storm", args, 900 + devices / 25)
+    result = _module("reconnect_storm", args, 900 + devices / 15)
     targets = [
         target(f"{entry['target']} during the storm", entry["measured"], entry["met"])
         for entry in result["targets"]

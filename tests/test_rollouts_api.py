@@ -170,7 +170,7 @@ async def test_plan_changes_nothing_and_bad_input_names_the_field(
         ({"selector": None}, 422, "target", "give exactly one target"),
         ({"version": "9.9.9"}, 404, "version", "no version 9.9.9 of door-sensor"),
         ({"bundle": "ghost"}, 404, "bundle", 'no bundle "ghost" in this tenant; push it first'),
-        ({"selector": "site=bergen"}, 422, "selector", 'no device matches selector "site=bergen"'),
+        ({"selector": "site=bergen"}, 404, "selector", 'no device matches selector "site=bergen"'),
     ]
     for change, status, field, detail in cases:
         body = {"bundle": BUNDLE, "version": "2.0.0", "selector": "site=oslo", **change}

@@ -8,6 +8,10 @@ from signalbeam.domain.errors import InvalidInput
 
 ARTIFACT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$"
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
+# What `check_sha256` reads: any case, with or without the `sha256:` prefix.
+DIGEST_PATTERN = r"^(sha256:)?[0-9a-fA-F]{64}$"
+# What a removal names: an upload's name, or a digest.
+REF_PATTERN = r"^(sha256:[0-9a-fA-F]{64}|[A-Za-z0-9][A-Za-z0-9._+-]{0,127})$"
 _NAME = re.compile(ARTIFACT_NAME_PATTERN)
 _SHA256 = re.compile(SHA256_PATTERN)
 

@@ -9,19 +9,29 @@ from signalbeam.domain.errors import InvalidInput
 
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+# Longer than any expiry or wait means anything, and far inside what dates can hold.
+MAX_SECONDS = 100 * 365 * 86400
 
 
 def parse_duration(text: str, *, field: str = "duration") -> timedelta:
     """Parse `1h30m`-style text; a bare number means seconds."""
     cleaned = text.strip().lower().replace(" ", "")
     if re.fullmatch(r"\d+(\.\d+)?", cleaned):
-        return timedelta(seconds=float(cleaned))
+        return _bounded(text, float(cleaned), field)
     parts = _PART.findall(cleaned)
     if not cleaned or "".join(number + unit for number, unit in parts) != cleaned:
         raise InvalidInput(
             f'"{text}" is not a duration; write it like 90s, 15m, 24h, 7d or 1h30m', field=field
         )
-    return timedelta(seconds=sum(float(number) * _UNITS[unit] for number, unit in parts))
+    return _bounded(text, sum(float(number) * _UNITS[unit] for number, unit in parts), field)
+
+
+def _bounded(text: str, seconds: float, field: str) -> timedelta:
+    if seconds > MAX_SECONDS:
+        raise InvalidInput(
+            f'"{text}" is longer than 100 years; use a shorter duration', field=field
+        )
+    return timedelta(seconds=seconds)
 
 
 def format_duration(value: timedelta) -> str:

@@ -14,6 +14,20 @@ MAX_LABEL_LENGTH = 63
 
 _PART = r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?"
 _KEY_RE = re.compile(rf"(?:{_PART}/)?{_PART}")
+# The same rules as anchored patterns, for the API's schema (which also enforces them).
+LABEL_KEY_PATTERN = rf"^(?:{_PART}/)?{_PART}$"
+LABEL_VALUE_PATTERN = rf"^{_PART}$"
+# The whole grammar as one pattern, for the API's schema; `parse_selector` stays the check, with
+# messages that point at the position. Keys with a prefix are bounded at 31 + 31 here, so every
+# key the pattern admits is within MAX_LABEL_LENGTH.
+_WORD = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,61}[A-Za-z0-9])?"
+_HALF = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,29}[A-Za-z0-9])?"
+_KEY = rf"(?:{_HALF}/{_HALF}|{_WORD})"
+_VALUES = rf"\(\s*{_WORD}(?:\s*,\s*{_WORD})*\s*\)"
+_TERM = rf"(?:!\s*{_KEY}|{_KEY}(?:\s*(?:==|!=|=)\s*{_WORD}|\s+(?:in|notin)\s*{_VALUES})?)"
+SELECTOR_PATTERN = rf"^\s*{_TERM}(?:\s*,\s*{_TERM})*\s*$"
+# Blank text is a selector too: it selects every device.
+BLANK_OR_SELECTOR_PATTERN = rf"^\s*(?:{_TERM}(?:\s*,\s*{_TERM})*\s*)?$"
 # Values follow the key rule without the prefix, as in Kubernetes: loosening it later is safe,
 # tightening it would strand labels that are already stored.
 _VALUE_RE = re.compile(_PART)

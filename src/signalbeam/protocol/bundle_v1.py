@@ -21,6 +21,7 @@ from pydantic import (
     SerializerFunctionWrapHandler,
     StringConstraints,
     ValidationError,
+    WithJsonSchema,
     model_serializer,
     model_validator,
 )
@@ -35,7 +36,9 @@ from signalbeam.protocol.spec_rules import (
     MAX_SECONDS,
     NAME_PATTERN,
     PORT_MAPPING_PATTERN,
+    SECONDS_PATTERN,
     SHA256_PATTERN,
+    TCP_SCHEMA,
     URL_PATTERN,
     VOLUME_MAPPING_PATTERN,
     describe_probe,
@@ -56,7 +59,25 @@ Seconds = Annotated[
     BeforeValidator(parse_seconds),
     Field(gt=0, le=MAX_SECONDS),
     PlainSerializer(format_seconds, return_type=str),
+    # What `parse_seconds` reads, for the API's schema: a number, or text such as 30s or 2m.
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_SECONDS},
+                {"type": "string", "pattern": SECONDS_PATTERN},
+            ]
+        },
+        mode="validation",
+    ),
 ]
+
+
+def _exactly_one(*names: str) -> dict[str, Any]:
+    return {
+        "oneOf": [
+            {"required": [name], "properties": {name: {"not": {"type": "null"}}}} for name in names
+        ]
+    }
 
 
 class SpecModel(BaseModel):
@@ -66,6 +87,9 @@ class SpecModel(BaseModel):
 
 
 class HealthCheck(SpecModel):
+    # `_one_probe` checks this; the schema states it for the API document.
+    model_config = ConfigDict(json_schema_extra=_exactly_one("http", "tcp", "exec", "running-for"))
+
     """How the agent decides a container or app is healthy; exactly one probe is given.
 
     `http`: a URL that must answer 2xx. `tcp`: a port on 127.0.0.1 (or `host:port`) that must
@@ -75,7 +99,7 @@ class HealthCheck(SpecModel):
     """
 
     http: str | None = Field(default=None, pattern=URL_PATTERN, max_length=2000)
-    tcp: int | str | None = None
+    tcp: int | str | None = Field(default=None, json_schema_extra=TCP_SCHEMA)
     exec_: list[str] | None = Field(default=None, alias="exec", min_length=1, max_length=64)
     running_for: Seconds | None = Field(default=None, alias="running-for")
     timeout: Seconds = 60.0
@@ -166,6 +190,16 @@ UnitSpec = ContainerSpec | AppSpec
 
 class BundleSpec(SpecModel):
     """A bundle version: immutable once pushed, identified by `digest()`."""
+
+    # `_units` checks this (and that names are unique, which JSON Schema cannot state).
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["containers"], "properties": {"containers": {"minItems": 1}}},
+                {"required": ["apps"], "properties": {"apps": {"minItems": 1}}},
+            ]
+        }
+    )
 
     name: BundleName
     version: Annotated[str, StringConstraints(pattern=SEMVER_PATTERN)]

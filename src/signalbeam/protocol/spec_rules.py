@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import timedelta
+from typing import Any
 
 # Patterns in pydantic's dialect, where `$` matches only at the very end; `anchored` turns
 # one into Python's for msgspec.
@@ -26,6 +27,15 @@ DURATION_HINT = "write a duration like 30s, 2m or 500ms"
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?(?:e[+-]?\d+)?)(ms|s|m|h)?$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 _TCP_TARGET = re.compile(r"[A-Za-z0-9.:\[\]-]+:\d{1,5}")
+# The same rules as JSON Schema, for the API document.
+SECONDS_PATTERN = r"^\d{1,5}(\.\d{1,3})?(ms|s|m|h)?$"
+TCP_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "integer", "minimum": 1, "maximum": 65535},
+        {"type": "string", "pattern": r"^[A-Za-z0-9.:\[\]-]+:\d{1,5}$"},
+        {"type": "null"},
+    ]
+}
 
 
 def anchored(pattern: str) -> str:

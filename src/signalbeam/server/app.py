@@ -6,14 +6,15 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from signalbeam import __version__
-from signalbeam.server.api import problems
+from signalbeam.server.api import openapi_document, problem_responses, problems
 from signalbeam.server.api.deps import RuntimeDep
 from signalbeam.server.api.device.v1.artifacts import router as device_artifacts_router
 from signalbeam.server.api.device.v1.routes import router as device_router
@@ -53,7 +54,7 @@ OnReady = Callable[[Startup], None]
 
 
 def _management_router() -> APIRouter:
-    router = APIRouter(prefix="/api/v1")
+    router = APIRouter(prefix="/api/v1", responses=problem_responses.API_PROBLEMS)
     for module in (
         users,
         enrollment,
@@ -74,6 +75,17 @@ def _management_router() -> APIRouter:
     return router
 
 
+class Readiness(BaseModel):
+    status: Literal["ready", "unavailable"]
+    detail: str | None = Field(default=None, description="why not, when unavailable")
+
+
+READY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"model": Readiness, "description": "the database answers"},
+    503: {"model": Readiness, "description": "the database does not answer; `detail` says why"},
+}
+
+
 def _health_router() -> APIRouter:
     router = APIRouter(tags=["health"])
 
@@ -82,7 +94,7 @@ def _health_router() -> APIRouter:
         """The process is up."""
         return {"status": "ok", "version": __version__}
 
-    @router.get("/readyz")
+    @router.get("/readyz", responses=READY_RESPONSES)
     async def readyz(runtime: RuntimeDep) -> JSONResponse:
         """The database answers."""
         try:
@@ -155,9 +167,10 @@ def create_app(settings: ServerSettings, on_ready: OnReady | None = None) -> Fas
     app.state.runtime = runtime
     app.sync_fast_path = SyncFastPath(runtime)
     problems.install(app)
+    openapi_document.install(app)
     app.include_router(_health_router())
-    app.include_router(device_router)
-    app.include_router(device_artifacts_router)
+    app.include_router(device_router, responses=problem_responses.API_PROBLEMS)
+    app.include_router(device_artifacts_router, responses=problem_responses.API_PROBLEMS)
     app.include_router(device_sessions_router)
     app.include_router(_management_router())
     web.install(app)

@@ -21,6 +21,7 @@ from signalbeam.domain.errors import (
     NotFound,
     Unauthenticated,
 )
+from signalbeam.server.api.method_not_allowed import allow_header
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
@@ -72,9 +73,13 @@ def _message(error: dict[str, Any]) -> str:
         return "unknown field: remove it or check its spelling"
     if kind == "missing":
         return "required"
+    if kind == "string_pattern_mismatch":
+        pattern = str(error.get("ctx", {}).get("pattern", ""))
+        rule = pattern if len(pattern) <= 80 else "its pattern in /api/openapi.json"
+        return f"{error.get('input')!r} is not valid here: it must match {rule}"
     if kind == "json_invalid":
         return f"body is not valid JSON ({error.get('ctx', {}).get('error', 'parse error')})"
-    return str(error.get("msg", "invalid value"))
+    return str(error.get("msg", "invalid value")).removeprefix("Value error, ")
 
 
 def validation_problem(raw: Sequence[Any]) -> JSONResponse:
@@ -111,9 +116,9 @@ async def _http(request: Request, exc: Exception) -> Response:
         detail = f"no such endpoint: {request.method} {request.url.path}; see /api/openapi.json"
         return problem(404, "Not found", detail)
     if exc.status_code == 405:
-        return problem(
-            405, "Method not allowed", f"{request.method} is not allowed on {request.url.path}"
-        )
+        headers = allow_header(request)
+        detail = f"{request.method} is not allowed on {request.url.path}; use {headers['Allow']}"
+        return problem(405, "Method not allowed", detail, headers=headers)
     return http_problem(exc)
 
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import update
 from sqlalchemy.exc import OperationalError
 
-from signalbeam.domain.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
+from signalbeam.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from signalbeam.domain.model import EventType, GroupKind, Presence, Role
 from signalbeam.domain.selectors import validate_label_key, validate_label_value
 from signalbeam.protocol.device_v1 import EnrollRequest, EnrollResponse
@@ -61,10 +61,16 @@ async def create_token(runtime: Runtime, actor: Actor, spec: TokenSpec) -> NewEn
     async with runtime.unit_of_work(actor) as uow:
         if spec.group is not None:
             group = await uow.groups.get(spec.group)
-            if group is None or group.kind != GroupKind.STATIC:
-                raise InvalidInput(
-                    f'group "{spec.group}" must be an existing static group; create it with '
-                    f"`signalbeam groups create {spec.group}`",
+            if group is None:
+                raise NotFound(
+                    f'no group "{spec.group}"; create it with `signalbeam groups create '
+                    f"{spec.group}`, or leave group out",
+                    field="group",
+                )
+            if group.kind != GroupKind.STATIC:
+                raise Conflict(
+                    f'group "{spec.group}" is dynamic (its selector picks its members); name a '
+                    "static group, or give the token labels the selector matches",
                     field="group",
                 )
         secret = new_secret(ENROLLMENT_TOKEN_PREFIX)

@@ -14,7 +14,8 @@ from signalbeam.server.runtime import Runtime
 from signalbeam.server.services.context import Actor, UnitOfWork
 from signalbeam.server.services.devices import DeviceFilter, list_devices
 
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+GROUP_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
+_NAME = re.compile(GROUP_NAME_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,7 @@ async def change_members(
     async with runtime.unit_of_work(actor) as uow:
         group = await _get(uow, name)
         if group.kind != GroupKind.STATIC:
-            raise InvalidInput(
+            raise Conflict(
                 f'group "{name}" is dynamic (selector {group.selector}); change device labels '
                 "instead, or use a static group",
                 field="group",

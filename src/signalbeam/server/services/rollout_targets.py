@@ -45,7 +45,8 @@ async def checked_target(uow: UnitOfWork, target: Target) -> list[str]:
     else:
         ids = await _listed(uow, target.devices)
     if not ids:
-        raise InvalidInput(
+        # Not found rather than invalid: the selector is well formed, the devices are not there.
+        raise NotFound(
             f"no device matches {describe_target(target_document(target))}; a rollout needs at "
             "least one device (check the name with `signalbeam devices ls`)",
             field=kind,

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from functools import partial
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 from starlette.responses import StreamingResponse
 
-from signalbeam.domain.artifacts import check_sha256
+from signalbeam.domain.artifacts import DIGEST_PATTERN, check_sha256
 from signalbeam.server.api.deps import CurrentDevice, RuntimeDep
+from signalbeam.server.api.problem_responses import problem_response
 from signalbeam.server.api.problems import problem
 from signalbeam.server.artifacts.ranges import ByteRange, RangeNotSatisfiable, parse_range
 from signalbeam.server.runtime import Runtime
@@ -23,14 +24,17 @@ OCTETS = "application/octet-stream"
 RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {OCTETS: {}}, "description": "the whole blob"},
     206: {"content": {OCTETS: {}}, "description": "the range asked for, with Content-Range"},
-    404: {"description": "no such artifact in this device's tenant"},
-    416: {"description": "the Range cannot be served; Content-Range says the size"},
+    404: problem_response(404, "no such artifact in this device's tenant"),
+    416: problem_response(416),
 }
 
 
 @router.get("/artifacts/{sha256}", response_class=Response, responses=RESPONSES)
 async def download(
-    sha256: str, request: Request, runtime: RuntimeDep, device: CurrentDevice
+    sha256: Annotated[str, Path(json_schema_extra={"pattern": DIGEST_PATTERN})],
+    request: Request,
+    runtime: RuntimeDep,
+    device: CurrentDevice,
 ) -> Response:
     """The blob with this sha256, if the device's tenant uploaded it; honours one Range."""
     digest = check_sha256(sha256)

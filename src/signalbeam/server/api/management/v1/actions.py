@@ -12,9 +12,10 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from signalbeam.server.api.deps import CurrentActor, RuntimeDep
+from signalbeam.server.api.management.v1.field_rules import TARGET_RULE, GroupName, Selector
 from signalbeam.server.api.management.v1.schemas import Body
 from signalbeam.server.api.management.v1.session_schemas import UnitName
 from signalbeam.server.services import actions
@@ -30,12 +31,14 @@ NDJSON = "application/x-ndjson"
 class ActionRequest(Body):
     """An action over exactly one target: devices, a group or a selector."""
 
+    model_config = ConfigDict(extra="forbid", json_schema_extra=TARGET_RULE)
+
     action: ActionName
     unit: UnitName | None = Field(default=None, description="the unit to restart (restart only)")
     devices: list[str] | None = Field(default=None, min_length=1, max_length=10_000)
-    group: str | None = Field(default=None, max_length=63)
-    selector: str | None = Field(default=None, max_length=2000)
-    plan: bool = Field(default=False, description="only say which devices it would touch")
+    group: GroupName | None = None
+    selector: Selector | None = None
+    plan: StrictBool = Field(default=False, description="only say which devices it would touch")
 
 
 class RestartRequest(Body):

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Header, Path, Request, Response
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
-from signalbeam.domain.artifacts import check_name, check_sha256
+from signalbeam.domain.artifacts import (
+    ARTIFACT_NAME_PATTERN,
+    DIGEST_PATTERN,
+    REF_PATTERN,
+    check_name,
+    check_sha256,
+)
 from signalbeam.domain.model import Role
 from signalbeam.server.api.deps import CurrentActor, RuntimeDep
 from signalbeam.server.api.management.v1 import artifact_schemas as schemas
@@ -28,7 +34,18 @@ ExpectedDigest = Annotated[
     str | None,
     Header(
         alias="X-Sha256",
+        json_schema_extra={"pattern": DIGEST_PATTERN},
         description="the sha256 the bytes must have; a mismatch stores nothing",
+    ),
+]
+
+
+# The same path as an upload's (`/artifacts/{name}`, one resource), naming an upload or a digest.
+RemovalRef = Annotated[
+    str,
+    Path(
+        json_schema_extra={"pattern": REF_PATTERN},
+        description="an upload's name, or a sha256 (removes every name)",
     ),
 ]
 
@@ -55,7 +72,8 @@ def _refuse_declared_size(request: Request, limit: int) -> None:
     responses={200: {"description": "this name already held exactly these bytes"}},
 )
 async def upload(
-    name: str,
+    # `check_name` enforces it, saying which characters a name may hold.
+    name: Annotated[str, Path(json_schema_extra={"pattern": ARTIFACT_NAME_PATTERN})],
     request: Request,
     response: Response,
     runtime: RuntimeDep,
@@ -91,8 +109,10 @@ async def list_artifacts(runtime: RuntimeDep, actor: CurrentActor) -> list[schem
     return [schemas.summary(item) for item in await artifact_service.list_artifacts(runtime, actor)]
 
 
-@router.delete("/{ref}", response_model=schemas.ArtifactsRemoved)
-async def remove(ref: str, runtime: RuntimeDep, actor: CurrentActor) -> schemas.ArtifactsRemoved:
+@router.delete("/{name}", response_model=schemas.ArtifactsRemoved)
+async def remove(
+    name: RemovalRef, runtime: RuntimeDep, actor: CurrentActor
+) -> schemas.ArtifactsRemoved:
     """Remove every upload with this name (or sha256); refused (409) while a bundle version uses it."""
-    removed = await artifact_service.remove(runtime, actor, ref)
+    removed = await artifact_service.remove(runtime, actor, name)
     return schemas.ArtifactsRemoved(removed=[schemas.artifact(row) for row in removed.artifacts])

@@ -13,19 +13,21 @@ from signalbeam.domain.model import Role
 from signalbeam.protocol.bundle_yaml import load_yaml
 from signalbeam.server.api.deps import CurrentActor, RuntimeDep
 from signalbeam.server.api.management.v1 import convert, schemas
+from signalbeam.server.api.problem_responses import COMPONENTS, problem_response
 from signalbeam.server.services import bundles as bundle_service
 
 router = APIRouter(prefix="/bundles", tags=["bundles"])
 
 JSON_TYPES = {"application/json", ""}
 YAML_TYPES = {"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"}
+BUNDLE_SCHEMA = COMPONENTS + "BundleSpec"  # defined by openapi_document
 PUSH_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "description": "A bundle document (spec v1): name, version, containers and/or apps.",
         "content": {
-            "application/json": {"schema": {"type": "object"}},
-            "application/yaml": {"schema": {"type": "string"}},
+            "application/json": {"schema": {"$ref": BUNDLE_SCHEMA}},
+            "application/yaml": {"schema": {"$ref": BUNDLE_SCHEMA}},
         },
     }
 }
@@ -68,7 +70,10 @@ async def _document(request: Request) -> Any:
     response_model=schemas.BundlePushed,
     status_code=201,
     openapi_extra=PUSH_BODY,
-    responses={200: {"description": "this exact version was already pushed"}},
+    responses={
+        200: {"description": "this exact version was already pushed"},
+        415: problem_response(415),
+    },
 )
 async def push(
     request: Request, response: Response, runtime: RuntimeDep, actor: CurrentActor

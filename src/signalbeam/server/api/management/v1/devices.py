@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from signalbeam.domain.durations import parse_duration
+from signalbeam.domain.model import Presence
 from signalbeam.server.api.deps import CurrentActor, RuntimeDep
 from signalbeam.server.api.management.v1 import convert, schemas
+from signalbeam.server.api.management.v1.field_rules import (
+    DEVICE_SORT_PATTERN,
+    Duration,
+    GroupName,
+    Offset,
+    SelectorOrBlank,
+    Timestamp,
+)
 from signalbeam.server.services import desired
 from signalbeam.server.services import devices as device_service
 from signalbeam.server.services.devices import DeviceFilter
@@ -22,18 +30,22 @@ async def list_devices(
     runtime: RuntimeDep,
     actor: CurrentActor,
     selector: Annotated[
-        str | None, Query(max_length=2000, examples=["env=prod,site in (oslo,bergen)"])
+        SelectorOrBlank | None, Query(examples=["env=prod,site in (oslo,bergen)"])
     ] = None,
     status: Annotated[
-        str | None, Query(description="new, online, offline or decommissioned")
+        Presence | None, Query(description="decommissioned devices are listed only when asked for")
     ] = None,
-    group: Annotated[str | None, Query(max_length=63)] = None,
+    group: Annotated[GroupName | None, Query()] = None,
     search: Annotated[str | None, Query(max_length=200)] = None,
     sort: Annotated[
-        str, Query(description="name, device_id, last_seen, presence, enrolled; - for descending")
+        str,
+        Query(
+            pattern=DEVICE_SORT_PATTERN,
+            description="name, device_id, last_seen, presence, enrolled; - for descending",
+        ),
     ] = "name",
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> schemas.DeviceList:
     """Devices of your tenant, filtered, sorted and paged."""
     request = DeviceFilter(selector, status, group, search, sort, limit, offset)
@@ -97,12 +109,12 @@ async def metrics(
     device_id: str,
     runtime: RuntimeDep,
     actor: CurrentActor,
-    start: Annotated[datetime | None, Query(alias="from")] = None,
-    end: Annotated[datetime | None, Query(alias="to")] = None,
-    step: Annotated[str | None, Query(examples=["1m", "1h"])] = None,
+    start: Annotated[Timestamp | None, Query(alias="from")] = None,
+    end: Annotated[Timestamp | None, Query(alias="to")] = None,
+    step: Annotated[Duration | None, Query(examples=["1m", "1h"])] = None,
 ) -> schemas.MetricSeries:
     """Metric history averaged into steps (default about 300 points over the last hour)."""
-    step_value = parse_duration(step, field="step") if step else None
+    step_value = parse_duration(step, field="step") if step is not None else None
     history = await device_service.metrics(runtime, actor, device_id, start, end, step_value)
     points = [
         schemas.MetricPoint(

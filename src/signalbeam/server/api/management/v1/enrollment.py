@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from signalbeam.domain.durations import parse_duration
 from signalbeam.server.api.deps import CurrentActor, RuntimeDep
 from signalbeam.server.api.management.v1 import convert, schemas
+from signalbeam.server.api.management.v1.field_rules import TokenId
 from signalbeam.server.services import enrollment
 from signalbeam.server.services.enrollment import TokenSpec
 
@@ -30,7 +31,9 @@ async def create(
     """Create an enrollment token; its secret is shown once."""
     spec = TokenSpec(
         description=body.description,
-        expires_in=parse_duration(body.expires_in, field="expires_in") if body.expires_in else None,
+        expires_in=parse_duration(body.expires_in, field="expires_in")
+        if body.expires_in is not None
+        else None,
         max_uses=body.max_uses,
         labels=body.labels,
         group=body.group,
@@ -53,7 +56,7 @@ async def list_tokens(
 
 @router.delete("/{token_id}", response_model=schemas.EnrollmentTokenPublic)
 async def revoke(
-    token_id: int, runtime: RuntimeDep, actor: CurrentActor
+    token_id: TokenId, runtime: RuntimeDep, actor: CurrentActor
 ) -> schemas.EnrollmentTokenPublic:
     """Revoke an enrollment token; enrolled devices are not affected."""
     return convert.enrollment_token(await enrollment.revoke_token(runtime, actor, token_id))

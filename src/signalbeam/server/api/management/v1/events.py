@@ -4,21 +4,26 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import datetime
 from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
+from pydantic import Field
 
 from signalbeam.server.api.deps import CurrentActor, RuntimeDep
 from signalbeam.server.api.management.v1 import convert, schemas
+from signalbeam.server.api.management.v1.field_rules import EVENT_TYPE_PATTERN, MAX_ID, Timestamp
 from signalbeam.server.runtime import Runtime
 from signalbeam.server.services import events as event_service
 from signalbeam.server.services.bus import EventPayload
 from signalbeam.server.services.context import Actor, event_payload
 
 router = APIRouter(prefix="/events", tags=["events"])
+# `check_filters` refuses an unknown type naming the known ones; the schema lists the same.
+EventTypeName = Annotated[
+    str, Field(max_length=200, json_schema_extra={"pattern": EVENT_TYPE_PATTERN})
+]
 KEEPALIVE_SECONDS = 15.0
 REPLAY_PAGE = 1000
 
@@ -28,9 +33,9 @@ async def list_events(
     runtime: RuntimeDep,
     actor: CurrentActor,
     device: Annotated[str | None, Query(max_length=128)] = None,
-    type: Annotated[list[str] | None, Query()] = None,
-    since: datetime | None = None,
-    before_id: Annotated[int | None, Query(ge=1)] = None,
+    type: Annotated[list[EventTypeName] | None, Query()] = None,
+    since: Timestamp | None = None,
+    before_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> schemas.EventList:
     """Events, newest first; page back with `before_id`."""
@@ -101,9 +106,11 @@ async def stream(
     runtime: RuntimeDep,
     actor: CurrentActor,
     device: Annotated[str | None, Query(max_length=128)] = None,
-    type: Annotated[list[str] | None, Query()] = None,
-    last_event_id: Annotated[int | None, Header()] = None,
-    after: Annotated[int | None, Query(ge=0, description="replay events after this id")] = None,
+    type: Annotated[list[EventTypeName] | None, Query()] = None,
+    last_event_id: Annotated[int | None, Header(ge=0, le=MAX_ID)] = None,
+    after: Annotated[
+        int | None, Query(ge=0, le=MAX_ID, description="replay events after this id")
+    ] = None,
 ) -> StreamingResponse:
     """Live events as Server-Sent Events; reconnect with Last-Event-ID to miss nothing."""
     start = last_event_id if last_event_id is not None else after

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Response
 
 from signalbeam.server.api.deps import CurrentActor, RuntimeDep
 from signalbeam.server.api.management.v1 import convert, schemas
+from signalbeam.server.api.management.v1.field_rules import Offset
 from signalbeam.server.services import groups as group_service
 from signalbeam.server.services.groups import GroupSummary
 
@@ -45,7 +46,7 @@ async def show(
     runtime: RuntimeDep,
     actor: CurrentActor,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> schemas.GroupDetail:
     """A group with a page of its member devices."""
     return await _detail(runtime, actor, name, limit, offset)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
+from signalbeam.domain.rollout_policy import MAX_RETRIES, OfflinePolicy, OnFailure
 from signalbeam.domain.rollouts import (
     DeviceRollout,
     DeviceRolloutStatus,
@@ -15,34 +17,69 @@ from signalbeam.domain.rollouts import (
     counts,
     failures,
 )
+from signalbeam.server.api.management.v1.field_rules import (
+    DURATION_OR_ZERO_PATTERN,
+    DURATION_PATTERN,
+    TARGET_RULE,
+    GroupName,
+    Selector,
+)
 from signalbeam.server.api.management.v1.schemas import Body
 from signalbeam.server.services.failure_logs import FailureLog
 from signalbeam.server.services.rollouts import PlannedRollout, RolloutView
 
 DURATION = "a duration such as 90s, 10m or 1h"
+# The policy's rules are checked by `parse_policy`, whose messages say exactly what is wrong
+# ("longer than a year", "would never update a device"); these state the same rules in the
+# document, from the same constants.
+DURATION_RULE: dict[str, Any] = {"pattern": DURATION_PATTERN}
+DURATION_OR_ZERO_RULE: dict[str, Any] = {"pattern": DURATION_OR_ZERO_PATTERN}
+# A count, or a share up to 100%; a failure threshold must be at least 1 (or 1%).
+SUCCESS_RULE: dict[str, Any] = {"pattern": r"^(\d{1,9}|(100|\d{1,2}(\.\d{1,6})?)%)$"}
+FAILURE_RULE: dict[str, Any] = {"pattern": r"^([1-9]\d{0,8}|(100|[1-9]\d?(\.\d{1,6})?)%)$"}
+
+
+def _choices(kind: type[StrEnum]) -> dict[str, Any]:
+    return {"enum": [member.value for member in kind]}
 
 
 class RolloutCreate(Body):
     """A new rollout: what (bundle and version), where (one target), and how (the policy)."""
 
+    model_config = ConfigDict(json_schema_extra=TARGET_RULE)
+
     bundle: str = Field(min_length=1, max_length=63, examples=["warehouse-monitor"])
     version: str = Field(min_length=1, max_length=200, examples=["1.3.0", "latest"])
     devices: list[str] | None = Field(default=None, min_length=1, max_length=10_000)
-    group: str | None = Field(default=None, max_length=63)
-    selector: str | None = Field(default=None, max_length=2000)
+    group: GroupName | None = None
+    selector: Selector | None = None
     waves: str | None = Field(default=None, max_length=2000, examples=["1,10%,50%,100%"])
-    success_threshold: str | None = Field(default=None, max_length=16, examples=["100%"])
-    failure_threshold: str | None = Field(default=None, max_length=16, examples=["30%", "3"])
-    on_failure: str | None = Field(default=None, max_length=16, examples=["rollback", "pause"])
-    soak: str | None = Field(default=None, max_length=32, description=DURATION)
-    apply_timeout: str | None = Field(default=None, max_length=32, description=DURATION)
-    offline: str | None = Field(default=None, max_length=16, examples=["skip", "wait"])
-    offline_wait: str | None = Field(default=None, max_length=32, description=DURATION)
-    max_retries: int | None = None
-    retry_backoff: str | None = Field(default=None, max_length=32, description=DURATION)
-    max_parallel: int | None = None
+    success_threshold: str | None = Field(
+        default=None, max_length=16, examples=["100%"], json_schema_extra=SUCCESS_RULE
+    )
+    failure_threshold: str | None = Field(
+        default=None, max_length=16, examples=["30%", "3"], json_schema_extra=FAILURE_RULE
+    )
+    on_failure: str | None = Field(default=None, json_schema_extra=_choices(OnFailure))
+    soak: str | None = Field(
+        default=None, max_length=32, description=DURATION, json_schema_extra=DURATION_OR_ZERO_RULE
+    )
+    apply_timeout: str | None = Field(
+        default=None, max_length=32, description=DURATION, json_schema_extra=DURATION_RULE
+    )
+    offline: str | None = Field(default=None, json_schema_extra=_choices(OfflinePolicy))
+    offline_wait: str | None = Field(
+        default=None, max_length=32, description=DURATION, json_schema_extra=DURATION_OR_ZERO_RULE
+    )
+    max_retries: int | None = Field(
+        default=None, json_schema_extra={"minimum": 0, "maximum": MAX_RETRIES}
+    )
+    retry_backoff: str | None = Field(
+        default=None, max_length=32, description=DURATION, json_schema_extra=DURATION_OR_ZERO_RULE
+    )
+    max_parallel: int | None = Field(default=None, json_schema_extra={"minimum": 1})
     window: str | None = Field(default=None, max_length=2000, examples=["Mon-Fri 01:00-05:00"])
-    dynamic: bool = False
+    dynamic: StrictBool = False
 
 
 class StatusCounts(BaseModel):

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 
 from signalbeam.domain.model import Role
+from signalbeam.domain.rollout_state import RolloutStatus
 from signalbeam.domain.rollouts import parse_policy
 from signalbeam.server.api.deps import CurrentActor, RuntimeDep
 from signalbeam.server.api.management.v1 import rollout_schemas as schemas
@@ -64,7 +65,7 @@ async def create(
 async def list_rollouts(
     runtime: RuntimeDep,
     actor: CurrentActor,
-    status: Annotated[str | None, Query(max_length=16)] = None,
+    status: Annotated[RolloutStatus | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[schemas.RolloutPublic]:
     """Rollouts of your tenant, newest first; `status` keeps one status only."""

@@ -8,6 +8,18 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from signalbeam.domain.model import Role
+from signalbeam.server.api.management.v1.field_rules import (
+    DURATION,
+    TARGET_RULE,
+    Duration,
+    GroupName,
+    LabelKey,
+    Labels,
+    NewGroupName,
+    Password,
+    Selector,
+    SelectorOrBlank,
+)
 
 
 class Body(BaseModel):
@@ -26,11 +38,11 @@ class LoginRequest(Body):
 class UserCreate(Body):
     username: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._@+-]+$")
     role: Role = Role.VIEWER
-    password: str | None = Field(default=None, max_length=1024)
+    password: Password | None = Field(default=None, description="none: a generated one")
 
 
 class PasswordSet(Body):
-    password: str = Field(max_length=1024)
+    password: Password
 
 
 class UserPublic(BaseModel):
@@ -43,7 +55,7 @@ class UserPublic(BaseModel):
 
 class ApiTokenCreate(Body):
     name: str = Field(min_length=1, max_length=200)
-    expires_in: str | None = Field(default="30d", description="e.g. 24h, 30d; null = never")
+    expires_in: Duration | None = Field(default="30d", description=f"{DURATION}; null = never")
 
 
 class ApiTokenPublic(BaseModel):
@@ -66,10 +78,10 @@ class MePublic(BaseModel):
 
 class EnrollmentTokenCreate(Body):
     description: str = Field(default="", max_length=200)
-    expires_in: str | None = Field(default="24h", description="e.g. 24h, 7d; null = never")
-    max_uses: int | None = Field(default=None, ge=1)
-    labels: dict[str, str] = Field(default={}, max_length=64)
-    group: str | None = Field(default=None, max_length=63)
+    expires_in: Duration | None = Field(default="24h", description=f"{DURATION}; null = never")
+    max_uses: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    labels: Labels = {}
+    group: GroupName | None = Field(default=None, description="an existing static group")
 
 
 class EnrollmentTokenPublic(BaseModel):
@@ -197,13 +209,13 @@ class DeviceDetailPublic(DevicePublic):
 
 
 class LabelsPatch(Body):
-    set: dict[str, str] = Field(default={}, max_length=64)
-    remove: list[str] = Field(default=[], max_length=64)
+    set: Labels = {}
+    remove: list[LabelKey] = Field(default=[], max_length=64)
 
 
 class GroupCreate(Body):
-    name: str = Field(min_length=1, max_length=63)
-    selector: str | None = Field(default=None, max_length=2000, description="dynamic when given")
+    name: NewGroupName
+    selector: SelectorOrBlank | None = Field(default=None, description="dynamic when given")
     description: str = Field(default="", max_length=200)
 
 
@@ -306,9 +318,11 @@ class BundleDiffPublic(BaseModel):
 
 
 class BundleAssign(Body):
+    model_config = ConfigDict(json_schema_extra=TARGET_RULE)
+
     devices: list[str] | None = Field(default=None, max_length=10_000)
-    group: str | None = Field(default=None, max_length=63)
-    selector: str | None = Field(default=None, max_length=2000)
+    group: GroupName | None = None
+    selector: Selector | None = None
 
 
 class AssignedDevice(BaseModel):

@@ -2,14 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
+from signalbeam.server.api.management.v1.field_rules import DURATION as DURATION_TEXT
+from signalbeam.server.api.management.v1.field_rules import Duration
 from signalbeam.server.api.management.v1.schemas import Body
 
 UnitName = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9@._:-]+$")]
-DURATION = "a duration such as 30s, 10m or 1h"
+DURATION = DURATION_TEXT
+# The route refuses a put without the file's size and sha256.
+PUT_STATES_ITS_FILE: dict[str, Any] = {
+    "anyOf": [
+        {"properties": {"direction": {"const": "get"}}},
+        {
+            "required": ["size", "sha256"],
+            "properties": {"size": {"type": "integer"}, "sha256": {"type": "string"}},
+        },
+    ]
+}
+# A command to run, or a terminal: the route refuses a request with neither.
+COMMAND_OR_TTY: dict[str, Any] = {
+    "anyOf": [
+        {"required": ["command"], "properties": {"command": {"minItems": 1}}},
+        {"required": ["tty"], "properties": {"tty": {"const": True}}},
+    ]
+}
 
 
 class LogsRequest(Body):
@@ -17,26 +36,30 @@ class LogsRequest(Body):
 
     unit: UnitName | None = Field(default=None, examples=["monitor", "agent"])
     tail: int = Field(default=200, ge=0, le=100_000, description="lines of history first")
-    since: str | None = Field(default=None, max_length=32, description=DURATION)
+    since: Duration | None = Field(default=None, description=DURATION)
     grep: str | None = Field(default=None, min_length=1, max_length=500, description="a regex")
-    follow: bool = Field(default=False, description="keep sending new lines until closed")
+    follow: StrictBool = Field(default=False, description="keep sending new lines until closed")
 
 
 class ExecRequest(Body):
     """A command to run on the device's host or inside one of its units."""
 
+    model_config = ConfigDict(extra="forbid", json_schema_extra=COMMAND_OR_TTY)
+
     command: list[Annotated[str, Field(max_length=4096)]] = Field(
         default=[], max_length=256, description="argv; empty with tty=true opens a login shell"
     )
     unit: UnitName | None = None
-    timeout: str | None = Field(default=None, max_length=32, description=DURATION)
-    tty: bool = Field(default=False, description="a terminal (an interactive shell)")
+    timeout: Duration | None = Field(default=None, description=DURATION)
+    tty: StrictBool = Field(default=False, description="a terminal (an interactive shell)")
     rows: int = Field(default=24, ge=1, le=1000)
     cols: int = Field(default=80, ge=1, le=1000)
 
 
 class CopyRequest(Body):
     """A file to put on the device or get from it; a put states its size and sha256 first."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=PUT_STATES_ITS_FILE)
 
     path: str = Field(min_length=2, max_length=4096, pattern=r"^/", examples=["/etc/kiosk.conf"])
     direction: Literal["put", "get"]
@@ -71,7 +94,9 @@ class RemoteAccessPublic(BaseModel):
 class RemoteAccessUpdate(Body):
     """Turn remote exec/shell on or off for the tenant, optionally limited to some commands."""
 
-    enabled: bool
-    exec_allow: list[Annotated[str, Field(min_length=1, max_length=500)]] = Field(
-        default=[], max_length=200, examples=[["uptime", "systemctl status *"]]
-    )
+    enabled: StrictBool
+    # Rules are stored stripped, so one must hold more than whitespace; `check_allow_rules` checks
+    # it (a pattern for the schema only: pydantic's regex engine has another idea of whitespace).
+    exec_allow: list[
+        Annotated[str, Field(min_length=1, max_length=500, json_schema_extra={"pattern": r"\S"})]
+    ] = Field(default=[], max_length=200, examples=[["uptime", "systemctl status *"]])

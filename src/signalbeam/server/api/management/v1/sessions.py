@@ -41,7 +41,11 @@ async def logs(
     device_id: str, body: LogsRequest, runtime: RuntimeDep, actor: CurrentActor
 ) -> SessionPublic:
     """Show a unit's logs (every role); without `unit`, list the units the device can show."""
-    since = parse_duration(body.since, field="since").total_seconds() if body.since else None
+    since = (
+        parse_duration(body.since, field="since").total_seconds()
+        if body.since is not None
+        else None
+    )
     request = SessionRequest(
         kind=LOGS,
         unit=body.unit,
@@ -59,7 +63,9 @@ async def exec_(
 ) -> SessionPublic:
     """Run a command (or, with `tty`, a terminal) on the device's host or in one of its units."""
     timeout = (
-        parse_duration(body.timeout, field="timeout").total_seconds() if body.timeout else None
+        parse_duration(body.timeout, field="timeout").total_seconds()
+        if body.timeout is not None
+        else None
     )
     if not body.command and not body.tty:
         raise InvalidInput(

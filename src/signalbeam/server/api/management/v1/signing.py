@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from signalbeam.server.api.deps import CurrentActor, RuntimeDep
 from signalbeam.server.api.management.v1.schemas import Body
@@ -14,17 +14,24 @@ from signalbeam.server.services import signing as signing_service
 
 router = APIRouter(tags=["signing"])
 
-B64 = r"^[A-Za-z0-9+/]+={0,2}$"
+# Raw ed25519 keys are 32 bytes and signatures 64: their base64 has exactly this shape.
+KEY_B64 = r"^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$"
+SIGNATURE_B64 = r"^[A-Za-z0-9+/]{85}[AQgw]==$"
 
 
 class SignatureIn(Body):
     key_id: str = Field(min_length=1, max_length=80)
-    signature: str = Field(min_length=1, max_length=200, pattern=B64)
+    signature: str = Field(pattern=SIGNATURE_B64, description="base64 of a 64-byte signature")
 
 
 class KeyRegister(Body):
     name: str = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9][a-z0-9._-]*$")
-    public_key: str = Field(min_length=1, max_length=200, description="base64 raw ed25519")
+    # `key_id` checks it, saying whether it is not base64 or not 32 bytes.
+    public_key: str = Field(
+        max_length=200,
+        json_schema_extra={"pattern": KEY_B64},
+        description="base64 of a raw 32-byte ed25519 key",
+    )
     trust_signatures: list[SignatureIn] = Field(
         default=[],
         max_length=16,
@@ -33,7 +40,7 @@ class KeyRegister(Body):
 
 
 class PolicyChange(Body):
-    operator_keys_only: bool
+    operator_keys_only: StrictBool
     trust_signatures: list[SignatureIn] = Field(default=[], max_length=16)
 
 

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Response
 from signalbeam.domain.durations import parse_duration
 from signalbeam.server.api.deps import CurrentActor, RuntimeDep
 from signalbeam.server.api.management.v1 import convert, schemas
+from signalbeam.server.api.management.v1.field_rules import TokenId
 from signalbeam.server.services import users as user_service
 
 router = APIRouter(tags=["users"])
@@ -66,7 +67,9 @@ async def create_token(
     body: schemas.ApiTokenCreate, runtime: RuntimeDep, actor: CurrentActor
 ) -> schemas.ApiTokenCreated:
     """A new API token for yourself, shown once."""
-    expires = parse_duration(body.expires_in, field="expires_in") if body.expires_in else None
+    expires = (
+        parse_duration(body.expires_in, field="expires_in") if body.expires_in is not None else None
+    )
     issued = await user_service.create_token(runtime, actor, body.name, expires)
     return schemas.ApiTokenCreated(
         **convert.api_token(issued.token).model_dump(), token=issued.secret
@@ -74,7 +77,7 @@ async def create_token(
 
 
 @router.delete("/api-tokens/{token_id}", status_code=204)
-async def revoke_token(token_id: int, runtime: RuntimeDep, actor: CurrentActor) -> Response:
+async def revoke_token(token_id: TokenId, runtime: RuntimeDep, actor: CurrentActor) -> Response:
     """Revoke an API token."""
     await user_service.revoke_token(runtime, actor, token_id)
     return Response(status_code=204)
