@@ -81,6 +81,17 @@ def serve(
     mdns: Annotated[
         bool, typer.Option("--mdns/--no-mdns", help="Advertise on mDNS so agents find this server")
     ] = True,
+    metrics_listen: Annotated[
+        str | None,
+        typer.Option(
+            envvar="SIGNALBEAM_METRICS_LISTEN",
+            help="Also serve Prometheus GET /metrics without a token on HOST:PORT (loopback)",
+        ),
+    ] = None,
+    metrics_allow_remote: Annotated[
+        bool,
+        typer.Option(help="Let --metrics-listen bind an address other machines can reach"),
+    ] = False,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "info",
 ) -> None:
     """Start the control plane (migrates the database and creates the first admin on first start)."""
@@ -96,6 +107,8 @@ def serve(
             sync_interval=_duration(sync_interval),
             offline_after_missed=offline_after_missed,
             mdns=mdns,
+            metrics_listen=metrics_listen,
+            metrics_allow_remote=metrics_allow_remote or None,
         )
     except DomainError as err:
         fail(err.detail)

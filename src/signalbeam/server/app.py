@@ -19,7 +19,7 @@ from signalbeam.server.api.deps import RuntimeDep
 from signalbeam.server.api.device.v1.artifacts import router as device_artifacts_router
 from signalbeam.server.api.device.v1.routes import router as device_router
 from signalbeam.server.api.device.v1.sessions import router as device_sessions_router
-from signalbeam.server.api.device.v1.sync_fast_path import ControlPlaneApp, SyncFastPath
+from signalbeam.server.api.device.v1.sync_fast_path import SYNC_PATH, ControlPlaneApp, SyncFastPath
 from signalbeam.server.api.limits import BodyLimitMiddleware
 from signalbeam.server.api.management.v1 import (
     actions,
@@ -39,6 +39,8 @@ from signalbeam.server.api.management.v1 import (
 )
 from signalbeam.server.bootstrap import Startup, prepare
 from signalbeam.server.discovery import Advertiser
+from signalbeam.server.observability import routes as metrics_routes
+from signalbeam.server.observability.request_meter import RequestMeter
 from signalbeam.server.runtime import Runtime, build_runtime
 from signalbeam.server.services.metric_watch import MetricWatch
 from signalbeam.server.settings import ServerSettings
@@ -165,7 +167,8 @@ def create_app(settings: ServerSettings, on_ready: OnReady | None = None) -> Fas
         lifespan=lifespan,
     )
     app.state.runtime = runtime
-    app.sync_fast_path = SyncFastPath(runtime)
+    meters = runtime.metrics.meters
+    app.sync_fast_path = RequestMeter(SyncFastPath(runtime), meters, route=SYNC_PATH)
     problems.install(app)
     openapi_document.install(app)
     app.include_router(_health_router())
@@ -173,9 +176,12 @@ def create_app(settings: ServerSettings, on_ready: OnReady | None = None) -> Fas
     app.include_router(device_artifacts_router, responses=problem_responses.API_PROBLEMS)
     app.include_router(device_sessions_router)
     app.include_router(_management_router())
+    app.include_router(metrics_routes.router)
     web.install(app)
     # Artifact uploads stream to disk and enforce their own, larger limit.
     app.add_middleware(
         BodyLimitMiddleware, limit=settings.max_body_bytes, exempt_prefixes=("/api/v1/artifacts/",)
     )
+    # Outermost, so it times what the client waits for and sees the status it gets.
+    app.add_middleware(RequestMeter, meters=meters)
     return app

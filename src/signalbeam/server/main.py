@@ -14,6 +14,7 @@ import uvicorn
 from signalbeam.protocol.sessions import MAX_FRAME_BYTES
 from signalbeam.server.app import create_app
 from signalbeam.server.bootstrap import Startup, prepare
+from signalbeam.server.observability import listener as metrics_listener
 from signalbeam.server.runtime import Runtime, build_runtime
 from signalbeam.server.services import tenants
 from signalbeam.server.settings import ServerSettings
@@ -34,6 +35,10 @@ def banner(settings: ServerSettings, startup: Startup) -> str:
         ]
     else:
         lines.append(f"The first admin's API token is in {startup.token_file}")
+    if settings.metrics_listen_address is not None:
+        lines.append(
+            f"Prometheus metrics (no token): http://{settings.metrics_listen_address}/metrics"
+        )
     return "\n".join(lines)
 
 
@@ -69,9 +74,28 @@ class ControlPlaneServer(uvicorn.Server):
     never finish by themselves, so they are told to finish when the signal arrives.
     """
 
-    def __init__(self, config: uvicorn.Config, runtime: Runtime) -> None:
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        runtime: Runtime,
+        beside: tuple[uvicorn.Server, socket.socket] | None = None,
+    ) -> None:
         super().__init__(config)
         self.runtime = runtime
+        # Another server (the metrics listener) with its bound socket, run and stopped with this.
+        self.beside = beside
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        if self.beside is None:
+            await super().serve(sockets)
+            return
+        other, sock = self.beside
+        task = asyncio.create_task(other.serve(sockets=[sock]))
+        try:
+            await super().serve(sockets)
+        finally:
+            other.should_exit = True
+            await task
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         try:
@@ -105,7 +129,26 @@ def run(settings: ServerSettings, log_level: str) -> None:
         ws="websockets-sansio",
         ws_max_size=MAX_FRAME_BYTES,
     )
-    ControlPlaneServer(config, application.state.runtime).run()
+    runtime: Runtime = application.state.runtime
+    ControlPlaneServer(config, runtime, _metrics_listener(settings, runtime)).run()
+
+
+def _metrics_listener(
+    settings: ServerSettings, runtime: Runtime
+) -> tuple[uvicorn.Server, socket.socket] | None:
+    address = settings.metrics_listen_address
+    if address is None:
+        return None
+    try:
+        sock = metrics_listener.bind(address.host, address.port)
+    except OSError as err:
+        typer.echo(
+            f"error: cannot listen for metrics on {address}: {err.strerror or err};"
+            " choose another --metrics-listen",
+            err=True,
+        )
+        raise typer.Exit(1) from err
+    return metrics_listener.listener(runtime.metrics), sock
 
 
 def create_tenant(settings: ServerSettings, slug: str, name: str, admin: str) -> tenants.NewTenant:

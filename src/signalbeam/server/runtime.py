@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from signalbeam.server.artifacts.filesystem import FilesystemStore
 from signalbeam.server.artifacts.store import ArtifactStore
 from signalbeam.server.db.session import create_engine, create_session_factory
+from signalbeam.server.observability.metrics import Metrics
 from signalbeam.server.security import TokenHasher, load_or_create_key
 from signalbeam.server.services.action_runs import ActionRuns
 from signalbeam.server.services.bus import EventBus
@@ -36,6 +37,7 @@ class Runtime:
     credential_lookups: CredentialLookups
     artifacts: ArtifactStore
     broker: SessionBroker
+    metrics: Metrics
     action_runs: ActionRuns = field(default_factory=ActionRuns)
 
     def begin_shutdown(self) -> None:
@@ -61,16 +63,18 @@ def build_runtime(settings: ServerSettings) -> Runtime:
     sessions = create_session_factory(engine)
     bus = EventBus()
     watchers = DesiredStateWatchers()
+    ingestor = Ingestor(sessions, bus, settings.ingest_max_batch, settings.ingest_writer_count)
     return Runtime(
         settings=settings,
         engine=engine,
         sessions=sessions,
         hasher=TokenHasher(key),
         bus=bus,
-        ingestor=Ingestor(sessions, bus, settings.ingest_max_batch, settings.ingest_writer_count),
+        ingestor=ingestor,
         watchers=watchers,
         devices=DeviceCache(ttl_seconds=settings.device_cache_seconds),
         credential_lookups=CredentialLookups(sessions),
         artifacts=FilesystemStore(settings.data_dir / "artifacts"),
         broker=SessionBroker(watchers),
+        metrics=Metrics(sessions, ingestor, settings.metrics_device_limit),
     )

@@ -5,8 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from signalbeam.server.observability.limits import DEVICE_HARD_LIMIT
+from signalbeam.server.observability.listen_address import ListenAddress, parse_listen
 
 
 class ServerSettings(BaseSettings):
@@ -47,6 +50,32 @@ class ServerSettings(BaseSettings):
     # process evict at once, so the limit only bounds staleness for changes made by another
     # server process sharing the database. None: 10 min on SQLite (one server), 30 s otherwise.
     device_cache_ttl: timedelta | None = None
+
+    # Prometheus: GET /metrics (any API token) on the main listener; with metrics_listen, also
+    # token-free on this HOST:PORT, loopback only unless metrics_allow_remote says otherwise.
+    metrics_allow_remote: bool = False
+    metrics_listen: str | None = None
+    # Per-device cpu/memory/disk series for up to this many online devices (0: none).
+    metrics_device_limit: int = Field(default=0, ge=0, le=DEVICE_HARD_LIMIT)
+
+    @field_validator("metrics_listen")
+    @classmethod
+    def _metrics_on_loopback(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        address = parse_listen(value)
+        if not address.loopback and not info.data.get("metrics_allow_remote"):
+            raise ValueError(
+                f"{address} is reachable from other machines and serves metrics without a"
+                " token: use a loopback address such as 127.0.0.1:9464, or add"
+                " --metrics-allow-remote if a firewall guards it"
+            )
+        return value
+
+    @property
+    def metrics_listen_address(self) -> ListenAddress | None:
+        """Where the token-free metrics listener binds, if anywhere."""
+        return parse_listen(self.metrics_listen) if self.metrics_listen else None
 
     @field_validator("offline_after_missed")
     @classmethod

@@ -145,6 +145,7 @@ async def _deliver(
             continue
         notices = [notice_of(d, url) for d in message]
         outcome = await send(http, notifier, notices, message[0].id)
+        runtime.metrics.meters.delivery(notifier.tenant_id, notifier.kind, outcome.delivered)
         results.append((message, outcome))
         if not outcome.delivered:
             log.warning(

@@ -37,6 +37,8 @@ from signalbeam.server.workers.write_gate import WriteGate
 log = logging.getLogger(__name__)
 ONLINE_MESSAGE = "device is online"
 Observer = Callable[[AsyncSession, list["SyncRecord"]], Awaitable[list[tuple[int, EventPayload]]]]
+# Told each committed batch's size and the heartbeat gaps (seconds) it closed (metrics).
+BatchMeter = Callable[[int, list[float]], None]
 # How long a batch waits for company; small next to a sync's latency target (25 ms at p95).
 COLLECT_SECONDS = 0.004
 
@@ -167,6 +169,7 @@ class Ingestor:
         # Called inside every batch's transaction with its live records; the events they
         # add are published with the batch's own (metric rules' threshold crossings).
         self.observers: list[Observer] = []
+        self.meter: BatchMeter | None = None
 
     @property
     def pending(self) -> int:
@@ -230,14 +233,15 @@ class Ingestor:
             # reads the presence it left (so "came online" is recorded once); same order, no
             # deadlock. FOR NO KEY UPDATE, as the UPDATE below would take; SQLite ignores it.
             query = (
-                select(Device.id, Device.presence, Device.telemetry_sample_seq)
+                select(Device.id, Device.presence, Device.telemetry_sample_seq, Device.last_seen_at)
                 .where(Device.id.in_(latest))
                 .order_by(Device.id)
                 .with_for_update(key_share=True)
             )
             found = (await session.execute(query)).all()
-            previous = {pk: presence for pk, presence, _ in found}
-            marks = {pk: mark for pk, _, mark in found}
+            previous = {pk: presence for pk, presence, _, _ in found}
+            marks = {pk: mark for pk, _, mark, _ in found}
+            last_seen = {pk: seen for pk, _, _, seen in found}
             # A device decommissioned after its request was authenticated stays decommissioned.
             live = {pk for pk, presence in previous.items() if presence != Presence.DECOMMISSIONED}
             rows = [device_row(record) for pk, record in latest.items() if pk in live]
@@ -268,10 +272,25 @@ class Ingestor:
                 published += await observe(session, [latest[pk] for pk in live])
             await session.commit()
         self.batches += 1
+        if self.meter is not None:
+            self.meter(len(batch), heartbeat_gaps(latest, last_seen))
         for tenant_id, event in published:
             self._bus.publish(tenant_id, event)
         for listener in self.listeners:
             listener()
+
+
+def heartbeat_gaps(
+    latest: dict[int, SyncRecord], last_seen: dict[int, datetime | None]
+) -> list[float]:
+    """Seconds since each device's previous sync, for the devices that had one."""
+    gaps = []
+    for pk, seen in last_seen.items():
+        if seen is not None and pk in latest:
+            gap = (latest[pk].seen_at - seen).total_seconds()
+            if gap >= 0:
+                gaps.append(gap)
+    return gaps
 
 
 async def _record_online(

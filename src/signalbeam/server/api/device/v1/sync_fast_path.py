@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from pydantic import ValidationError
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from signalbeam.domain.errors import DomainError
 from signalbeam.protocol.device_v1 import SyncRequest
@@ -97,7 +97,7 @@ class SyncFastPath:
 class ControlPlaneApp(FastAPI):
     """FastAPI, except that device syncs go straight to `SyncFastPath`."""
 
-    sync_fast_path: SyncFastPath | None = None
+    sync_fast_path: ASGIApp | None = None  # a SyncFastPath, maybe wrapped (metrics)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         fast = self.sync_fast_path
