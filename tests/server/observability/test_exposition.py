@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
+
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from signalbeam.server.observability.device_families import reading_families
 from signalbeam.server.observability.exposition import exposition
 from signalbeam.server.observability.fleet_families import VERSION_LIMIT, fleet_families
 from signalbeam.server.observability.fleet_snapshot import DeviceReading, FleetSnapshot
+from signalbeam.server.observability.metrics import Metrics
+from signalbeam.server.services.bus import EventBus
+from signalbeam.server.workers.ingest import Ingestor
+
+DASHBOARD = Path(__file__).parents[3] / "deploy" / "grafana" / "signalbeam.json"
 
 
 class Fixed(Collector):
@@ -92,3 +102,20 @@ def test_a_tenant_scrape_drops_other_tenants_series() -> None:
     assert {labels["tenant_id"] for labels, _ in found["signalbeam_devices"]} == {"2"}
     assert found["signalbeam_tenant_info"] == [({"tenant_id": "2", "tenant": "acme"}, 1)]
     assert found["signalbeam_device_metrics_omitted"] == [({"tenant_id": "2"}, 7)]
+
+
+def test_the_grafana_dashboard_queries_only_metrics_the_server_exports() -> None:
+    dashboard = json.loads(DASHBOARD.read_text())
+    exprs = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    queried = {
+        re.sub(r"_(bucket|total|count|sum)$", "", name)
+        for expr in exprs
+        for name in re.findall(r"signalbeam_[a-z_]+", expr)
+    }
+    # The app's own registry, before any scrape has read the database.
+    sessions: async_sessionmaker[AsyncSession] = async_sessionmaker()
+    metrics = Metrics(sessions, Ingestor(sessions, EventBus()), device_limit=1)
+    text = exposition(metrics.meters.registry, None).decode()
+    exported = {family.name for family in text_string_to_metric_families(text)}
+    assert queried <= exported, queried - exported
+    assert len(queried) >= 12
