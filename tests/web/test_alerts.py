@@ -4,6 +4,7 @@ viewer sees everything and no button that would be refused."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,6 +36,13 @@ def server(tmp_path: Path, database_url: str) -> Iterator[LiveServer]:
 async def offline_fast(api: httpx.AsyncClient) -> None:
     response = await api.patch("/api/v1/alerts/rules/device-offline", json={"for": "1s"})
     assert response.status_code == 200, response.text
+
+
+async def keep_syncing(device_api: httpx.AsyncClient, credential: str) -> None:
+    """A device that is back: it syncs every half second until cancelled."""
+    while True:
+        assert (await sync(device_api, credential)).status_code == 200
+        await asyncio.sleep(0.5)  # the device's own sync interval, not a wait for the server
 
 
 async def test_an_offline_device_fires_live_and_is_acknowledged_from_its_incident_page(
@@ -81,7 +89,21 @@ async def test_an_offline_device_fires_live_and_is_acknowledged_from_its_inciden
         await page.get_by_role("link", name="Show it in the activity log").click()
         await expect(page.locator("li:target")).to_contain_text("device.labels_changed")
         await page.get_by_role("link", name="Fleet").click()
-        await expect(page.locator("[data-firing]")).to_have_text("0Firing")
+        await expect(page.locator("[data-firing]")).to_have_text("0Firing")  # acknowledged
+
+        # The device is back and keeps syncing: the incident resolves itself, on the open page.
+        await page.go_back()
+        await page.go_back()
+        online = asyncio.create_task(keep_syncing(device_api, credential))
+        try:
+            await expect(page.locator("header [data-incident-state]")).to_have_text(
+                "Resolved", timeout=FIRING_MS
+            )
+            await expect(page.get_by_role("button", name="Resolve")).to_have_count(0)
+            await page.get_by_role("link", name="kiosk-4").click()
+            await expect(page.locator("#device-incidents")).to_contain_text("No open incidents")
+        finally:
+            online.cancel()
 
 
 async def test_a_rule_is_checked_by_field_and_previewed_and_a_webhook_answers_its_test(
