@@ -154,6 +154,7 @@ def _report(server: LiveServer, credential: str) -> None:
                 "name": "monitor",
                 "state": "restarting",
                 "restart_count": 4,
+                "update_order": "start-first",
                 "last_error": "exited with code 137 (out of memory)",
             }
         ],
@@ -184,7 +185,8 @@ def _check_device(cli: Cli) -> None:
     assert "\x1b" not in text
     assert re.search(r"bundle\s+warehouse-monitor@1\.2\.0 \(sha256:cdcdcdcdcdcd…\)", reported)
     assert re.search(
-        r"monitor\s+container\s+restarting\s+4\s+exited with code 137 \(out of memory\)", reported
+        r"monitor\s+container\s+restarting\s+4\s+start-first\s+exited with code 137 \(out of memory\)",
+        reported,
     ), reported
     rows = {line.split()[0]: line for line in listed.out.splitlines()[1:-1]}
     assert re.search(r"warehouse-monitor@1\.2\.0\s+failed", rows["pi-001"]), listed.out

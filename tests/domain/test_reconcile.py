@@ -42,10 +42,41 @@ def test_changed_unit_is_prepared_before_the_old_one_is_stopped() -> None:
     assert steps(plan(wanted, observed)) == [
         "prepare container web",
         "stop container web",
-        "start container web",
+        "start container web (stop-first)",
         "check container web",
     ]
     assert not converged(wanted, observed)
+
+
+def test_a_start_first_unit_starts_beside_the_old_copy_which_retires_after_every_check() -> None:
+    wanted = [Wanted("container", "web", "v2", "start-first"), Wanted("app", "relay", "b1")]
+    observed = [
+        Observed("container", "web", "v1", "running"),
+        Observed("container", "old", "o", "running"),
+    ]
+    assert steps(plan(wanted, observed)) == [
+        "prepare container web",
+        "prepare app relay",
+        "start container web (start-first)",
+        "start app relay",
+        "check container web",
+        "check app relay",
+        "retire container web",
+        "stop container old",
+    ]
+
+
+@pytest.mark.parametrize("state", ["exited", "missing"])
+def test_a_start_first_unit_whose_old_copy_is_down_is_replaced_stop_first(state: str) -> None:
+    # Nothing serves meanwhile either way; stopping first frees what the old copy holds.
+    wanted = [Wanted("app", "relay", "b2", "start-first")]
+    observed = [Observed("app", "relay", "b1", state)]
+    assert steps(plan(wanted, observed)) == [
+        "prepare app relay",
+        "stop app relay",
+        "start app relay (stop-first)",
+        "check app relay",
+    ]
 
 
 @pytest.mark.parametrize("state", ["exited", "missing"])
@@ -71,7 +102,7 @@ def test_units_the_bundle_dropped_are_stopped_last_after_health_checks() -> None
     assert steps(plan(wanted, observed)) == [
         "prepare container web",
         "stop container web",
-        "start container web",
+        "start container web (stop-first)",
         "check container web",
         "stop app old",
         "stop container zeta",
@@ -84,7 +115,7 @@ def test_a_unit_that_moves_from_container_to_app_replaces_the_container() -> Non
     assert steps(plan(wanted, observed)) == [
         "prepare app web",
         "stop container web",
-        "start app web",
+        "start app web (stop-first)",
         "check app web",
     ]
 
@@ -105,7 +136,8 @@ def _cases() -> list[tuple[list[Wanted], list[Observed]]]:
     options += list(itertools.product(("container", "app"), ("f1", "f2"), STATES))
     cases = []
     for want_a, want_b in itertools.product((None, "f1", "f2"), repeat=2):
-        wanted = [Wanted("container", n, f) for n, f in (("a", want_a), ("b", want_b)) if f]
+        pairs = (("a", want_a, "start-first"), ("b", want_b, "stop-first"))
+        wanted = [Wanted("container", n, f, order) for n, f, order in pairs if f]
         for obs_a, obs_b in itertools.product(options, repeat=2):
             observed = [Observed(o[0], n, o[1], o[2]) for n, o in (("a", obs_a), ("b", obs_b)) if o]
             cases.append((wanted, observed))
@@ -138,10 +170,26 @@ def check_invariants(wanted: list[Wanted], observed: list[Observed]) -> None:
             if Action(Step.PREPARE, unit.kind, unit.name) in order:
                 assert order[Action(Step.PREPARE, unit.kind, unit.name)] < start
     checks = [i for i, a in enumerate(actions) if a.step is Step.CHECK]
+    by_key = {(u.kind, u.name): u for u in wanted}
     for found in observed:
+        replacing = by_key.get((found.kind, found.name))
+        retire = order.get(Action(Step.RETIRE, found.kind, found.name))
+        live = found.state in ("running", "starting", "restarting")
+        if (
+            replacing is not None
+            and replacing.fingerprint != found.fingerprint
+            and replacing.order == "start-first"
+            and live
+        ):
+            assert retire is not None and all(retire > i for i in checks), (
+                "a live copy replaced start-first serves until every check passed"
+            )
+            assert Action(Step.STOP, found.kind, found.name) not in order
+            continue
+        assert retire is None, "only a live copy replaced start-first is retired"
         stop = order.get(Action(Step.STOP, found.kind, found.name))
         if found.name not in {u.name for u in wanted}:
-            assert stop is not None, f"{unit.name} is no longer wanted and must be stopped"
+            assert stop is not None, f"{found.name} is no longer wanted and must be stopped"
             assert all(stop > i for i in checks), "drop old units only after health checks"
         elif (found.kind, found.name) not in wanted_keys:
             assert stop is not None, "a unit replaced by another kind is stopped"
@@ -155,8 +203,13 @@ fingerprints = st.sampled_from(["f1", "f2", "f3"])
 kinds = st.sampled_from(["container", "app"])
 
 
+orders = st.sampled_from(["start-first", "stop-first"])
+
+
 @given(
-    wanted=st.lists(st.tuples(kinds, names, fingerprints), unique_by=lambda t: t[1], max_size=4),
+    wanted=st.lists(
+        st.tuples(kinds, names, fingerprints, orders), unique_by=lambda t: t[1], max_size=4
+    ),
     observed=st.lists(
         st.tuples(kinds, names, fingerprints, st.sampled_from(STATES)),
         unique_by=lambda t: (t[0], t[1]),
@@ -164,6 +217,6 @@ kinds = st.sampled_from(["container", "app"])
     ),
 )
 def test_invariants_hold_for_random_fleets_of_units(
-    wanted: list[tuple[str, str, str]], observed: list[tuple[str, str, str, str]]
+    wanted: list[tuple[str, str, str, str]], observed: list[tuple[str, str, str, str]]
 ) -> None:
     check_invariants([Wanted(*w) for w in wanted], [Observed(*o) for o in observed])

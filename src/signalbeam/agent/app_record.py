@@ -49,6 +49,7 @@ class AppRecord:
     restart_count: int = 0
     exit_code: int | None = None
     last_error: str | None = None
+    update_order: str | None = None  # how this copy replaced the one before it
 
     def dumps(self) -> str:
         """The record as JSON."""

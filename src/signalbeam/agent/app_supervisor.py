@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import shutil
 import signal
 from pathlib import Path
 from typing import Any
@@ -33,16 +34,34 @@ async def _cancel(task: asyncio.Task[None] | None) -> None:
         log.exception("%s failed", task.get_name())
 
 
-class Supervisor:
-    """One app: its record, its process, and the tasks that copy its output and restart it."""
+def slot_files(home: Path, slot: str) -> tuple[Path, Path, Path]:
+    """(record, FIFO, log) of a copy: `unit.json`, `output.pipe` and `logs/output.log`, or
+    `unit.next.json`, `output.next.pipe` and `logs/output.next.log` for a new copy started
+    beside the running one."""
+    if not slot:
+        return home / RECORD, home / PIPE, home / "logs" / LOG_FILE
+    return (
+        home / f"unit.{slot}.json",
+        home / f"output.{slot}.pipe",
+        home / "logs" / f"output.{slot}.log",
+    )
 
-    def __init__(self, home: Path, record: AppRecord, settings: AppSettings) -> None:
+
+class Supervisor:
+    """One app: its record, its process, and the tasks that copy its output and restart it.
+
+    `slot` names a second copy running beside the first during a start-first update; it has
+    its own record, FIFO and log file until `promote` makes it the app.
+    """
+
+    def __init__(
+        self, home: Path, record: AppRecord, settings: AppSettings, slot: str = ""
+    ) -> None:
         self.home = home
         self.record = record
         self.settings = settings
-        self.output = RotatingLog(
-            home / "logs" / LOG_FILE, settings.log_max_bytes, settings.log_backups
-        )
+        self.record_path, self.pipe_path, self.log_path = slot_files(home, slot)
+        self.output = RotatingLog(self.log_path, settings.log_max_bytes, settings.log_backups)
         self.process: Process | None = None
         self.tail = Tail()
         self.pump: asyncio.Task[None] | None = None
@@ -57,11 +76,11 @@ class Supervisor:
     def launch(self) -> None:
         """Start the command; raise `UnitError` when it cannot be started at all."""
         try:
-            read_fd = open_fifo(self.home / PIPE)
+            read_fd = open_fifo(self.pipe_path)
         except OSError as err:
             raise UnitError(f"cannot start app {self.record.name}: {err}") from err
         try:
-            self.process = spawn(self.record, self.workdir, self.home / PIPE)
+            self.process = spawn(self.record, self.workdir, self.pipe_path)
         except BaseException:
             os.close(read_fd)
             raise
@@ -80,7 +99,7 @@ class Supervisor:
         assert self.record.pid is not None
         self.process = Process(self.record.pid, self.record.start_time)
         try:
-            self._watch_output(open_fifo(self.home / PIPE))
+            self._watch_output(open_fifo(self.pipe_path))
         except OSError as err:
             log.warning("app %s: its output is lost until it restarts: %s", self.record.name, err)
         log.info("app %s adopted (pid %d)", self.record.name, self.record.pid)
@@ -103,6 +122,7 @@ class Supervisor:
             restart_count=r.restart_count,
             artifact_sha256=r.sha256,
             last_error=r.last_error,
+            update_order=r.update_order,
         )
 
     async def stop(self) -> None:
@@ -112,7 +132,31 @@ class Supervisor:
             await self._terminate(self.process)
         await self._drain()
         self.output.close()
-        (self.home / RECORD).unlink(missing_ok=True)
+        self.record_path.unlink(missing_ok=True)
+
+    def promote(self) -> None:
+        """This copy becomes the app: its record and FIFO take the usual names.
+
+        The process keeps its descriptors of the FIFO, which a rename does not touch, so a
+        later agent that opens `output.pipe` reads this copy's output.
+        """
+        record, pipe, output = slot_files(self.home, "")
+        if self.pipe_path == pipe:
+            return
+        os.replace(self.pipe_path, pipe)
+        staged, self.record_path, self.pipe_path = self.record_path, record, pipe
+        self.save()
+        staged.unlink(missing_ok=True)
+        # What it wrote so far joins the app's log (a few seconds' worth: the overlap).
+        self.output.close()
+        try:
+            with self.log_path.open("rb") as written, output.open("ab") as log_file:
+                shutil.copyfileobj(written, log_file)
+            self.log_path.unlink()
+        except OSError as err:
+            log.warning("app %s: could not move its log: %s", self.record.name, err)
+        # The output reader holds this very log object: pointing it elsewhere redirects it.
+        self.log_path = self.output.path = output
 
     async def restart(self) -> None:
         """Stop the process (as `stop` does, keeping the record) and launch it again at once.
@@ -165,8 +209,8 @@ class Supervisor:
 
         A few hundred bytes: written inline so no write can land after `stop` removed it.
         """
-        path = self.home / RECORD
-        staging = path.with_name(f".{RECORD}.tmp")
+        path = self.record_path
+        staging = path.with_name(f".{path.name}.tmp")
         try:
             fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as out:

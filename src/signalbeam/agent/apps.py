@@ -31,7 +31,7 @@ from signalbeam.agent.app_process import (
     run_command,
 )
 from signalbeam.agent.app_record import RECORD, AppRecord, AppSettings, read_record
-from signalbeam.agent.app_supervisor import Supervisor
+from signalbeam.agent.app_supervisor import Supervisor, slot_files
 from signalbeam.agent.artifacts import ArtifactCache, ControlPlane, unpack
 from signalbeam.agent.spec import AppSpec
 from signalbeam.agent.units import UnitError, UnitState, UnitStatus
@@ -48,6 +48,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+START_FIRST = "start-first"
+NEXT = "next"  # the slot of a copy started beside the running one
 
 
 def single_file_name(spec: AppSpec) -> str:
@@ -106,6 +108,8 @@ class AppDriver:
         self.settings = settings or AppSettings()
         self._owns_cache = cache is None
         self._units: dict[str, Supervisor] = {}
+        # New copies started beside the running ones (start-first), until `retire`.
+        self._staged: dict[str, Supervisor] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._adopting = asyncio.Lock()
         self._adopted = False
@@ -117,7 +121,7 @@ class AppDriver:
     async def observe(self) -> list[UnitStatus]:
         """Every app this agent manages, running or not."""
         await self._ready()
-        return [unit.status() for unit in self._units.values()]
+        return [unit.status() for unit in {**self._units, **self._staged}.values()]
 
     async def prepare(self, spec: AppSpec) -> None:
         """Download, verify and unpack the artifact; nothing to do when already unpacked."""
@@ -125,13 +129,20 @@ class AppDriver:
         async with self._lock(spec.name):
             await self._prepare(spec)
 
-    async def start(self, spec: AppSpec, fingerprint: str, bundle: str) -> None:
-        """Stop the app of that name if it runs, then run `spec` under supervision."""
+    async def start(
+        self, spec: AppSpec, fingerprint: str, bundle: str, order: str | None = None
+    ) -> None:
+        """Run `spec` under supervision: replacing the app of that name (stopped first), or
+        with `order` start-first beside it, until `retire` stops the old copy."""
         await self._ready()
         async with self._lock(spec.name):
             await self._refuse_foreign(spec.name)
             await self._prepare(spec)
-            await self._stop(spec.name)
+            beside = order == START_FIRST and spec.name in self._units
+            if beside:
+                await self._stop_staged(spec.name)
+            else:
+                await self._stop(spec.name)
             record = AppRecord(
                 name=spec.name,
                 owner=self.owner,
@@ -140,11 +151,32 @@ class AppDriver:
                 sha256=spec.artifact.sha256,
                 command=list(spec.command),
                 env=dict(spec.env),
+                update_order=order,
             )
-            unit = Supervisor(self.home(spec.name), record, self.settings)
+            unit = Supervisor(self.home(spec.name), record, self.settings, NEXT if beside else "")
             unit.launch()
             unit.supervise()
-            self._units[spec.name] = unit
+            (self._staged if beside else self._units)[spec.name] = unit
+
+    async def retire(self, name: str) -> None:
+        """The copy started beside the running one takes over; the old one stops."""
+        await self._ready()
+        async with self._lock(name):
+            staged = self._staged.pop(name, None)
+            if staged is None:
+                return
+            await self._stop(name)
+            staged.promote()
+            self._units[name] = staged
+            log.info("app %s: the new copy took over, the old one stopped", name)
+
+    async def abandon(self) -> None:
+        """Stop every copy started beside a running one (a failed update); the old ones stay."""
+        await self._ready()
+        for name in list(self._staged):
+            async with self._lock(name):
+                await self._stop_staged(name)
+                log.info("app %s: stopped the new copy; the old one keeps running", name)
 
     async def stop(self, name: str) -> None:
         """Stop app `name` (SIGTERM, then SIGKILL) and forget it; a missing app is fine."""
@@ -168,7 +200,7 @@ class AppDriver:
         status `timeout(1)` uses; one that cannot be started gets 126 or 127, as in a shell.
         """
         await self._ready()
-        unit = self._units.get(name)
+        unit = self._staged.get(name) or self._units.get(name)
         if unit is None:
             raise UnitError(f"app {name} is not managed by this agent")
         workdir = unit.workdir
@@ -176,7 +208,9 @@ class AppDriver:
 
     async def logs(self, name: str, lines: int = 20) -> str:
         """The last `lines` lines app `name` wrote (empty when it never wrote anything)."""
-        return await asyncio.to_thread(read_log_tail, self.home(name) / "logs" / LOG_FILE, lines)
+        staged = self._staged.get(name)
+        path = staged.log_path if staged else self.home(name) / "logs" / LOG_FILE
+        return await asyncio.to_thread(read_log_tail, path, lines)
 
     async def gc(self, keep: set[str]) -> None:
         """Delete unpacked versions and cached blobs whose sha256 is not in `keep`.
@@ -185,15 +219,17 @@ class AppDriver:
         that is no longer managed goes entirely once none of its versions is kept.
         """
         await self._ready()
-        keep = keep | {unit.record.sha256 for unit in self._units.values()}
+        running = [*self._units.values(), *self._staged.values()]
+        keep = keep | {unit.record.sha256 for unit in running}
         await asyncio.to_thread(self._remove_versions, keep, set(self._units))
         await self.cache.gc(keep)
 
     async def close(self) -> None:
         """Stop supervising; the apps keep running for the next agent to adopt."""
-        for unit in self._units.values():
+        for unit in [*self._units.values(), *self._staged.values()]:
             await unit.detach()
         self._units.clear()
+        self._staged.clear()
         self._adopted = False
         if self._owns_cache:
             await self.cache.close()
@@ -218,7 +254,13 @@ class AppDriver:
             )
         return self.origin.url(spec.artifact.sha256), self.origin.headers()
 
+    async def _stop_staged(self, name: str) -> None:
+        unit = self._staged.pop(name, None)
+        if unit is not None:
+            await unit.stop()
+
     async def _stop(self, name: str) -> None:
+        await self._stop_staged(name)
         unit = self._units.pop(name, None)
         if unit is not None:
             await unit.stop()
@@ -245,7 +287,27 @@ class AppDriver:
                 return
             for record in await asyncio.to_thread(self._records):
                 self._units[record.name] = self._adopt(record)
+            await self._end_interrupted_switches()
             self._adopted = True
+
+    async def _end_interrupted_switches(self) -> None:
+        """Stop new copies an earlier agent started beside running ones and never retired.
+
+        That update did not finish, so its desired state is applied again from the start.
+        """
+        units = self.root / "units"
+        paths = (
+            sorted(units.glob(f"*/{slot_files(Path(), NEXT)[0].name}")) if units.is_dir() else []
+        )
+        for path in paths:
+            record = read_record(path)
+            if record is None or record.owner != self.owner:
+                continue
+            unit = Supervisor(path.parent, record, self.settings, NEXT)
+            if record.pid is not None:
+                unit.process = Process(record.pid, record.start_time)
+            log.warning("app %s: stopping a new copy left by an interrupted update", record.name)
+            await unit.stop()
 
     def _adopt(self, record: AppRecord) -> Supervisor:
         unit = Supervisor(self.home(record.name), record, self.settings)

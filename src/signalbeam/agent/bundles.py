@@ -108,6 +108,14 @@ class Drivers:
         except (OSError, UnitError) as err:
             log.warning("could not clean up old app versions: %s", err)
 
+    async def abandon(self) -> None:
+        """Stop the copies a failed update started beside running ones; a failure is logged."""
+        for driver in (self.apps, self.containers):
+            try:
+                await driver.abandon()
+            except UnitError as err:
+                log.warning("could not stop the new copies of a failed update: %s", err.reason)
+
     async def close(self) -> None:
         await asyncio.gather(self.containers.close(), self.apps.close(), return_exceptions=True)
 
@@ -175,7 +183,7 @@ class BundleReconciler:
         units = {unit.name: unit for unit in bundle.units}
         observed = await self.drivers.observe(need_containers=bool(bundle.containers))
         actions = plan(
-            [Wanted(u.kind, u.name, unit_fingerprint(u)) for u in bundle.units],
+            [Wanted(u.kind, u.name, unit_fingerprint(u), u.order) for u in bundle.units],
             [Observed(s.kind, s.name, s.fingerprint, s.state.value) for s in observed],
         )
         checks = [a for a in actions if a.step is Step.CHECK]
@@ -192,12 +200,15 @@ class BundleReconciler:
         if action.step is Step.STOP:
             await driver.stop(action.name)
             return
+        if action.step is Step.RETIRE:
+            await driver.retire(action.name)
+            return
         unit = units[action.name]
         if action.step is Step.PREPARE:
             await driver.prepare(unit)
             return
         try:
-            await driver.start(unit, unit_fingerprint(unit), ref)
+            await driver.start(unit, unit_fingerprint(unit), ref, action.order)
         except UnitError as err:
             raise UnitFailed(unit, err) from err
 
@@ -227,6 +238,8 @@ class BundleReconciler:
         # Read the failing unit's output now: going back replaces or stops the unit.
         unit = err.unit if isinstance(err, UnitFailed) else None
         output = await last_lines(self.drivers.of(unit.kind), unit.name) if unit else []
+        # New copies started beside running ones go; the old copies never stopped serving.
+        await self.drivers.abandon()
         good = self.memory.last_good
         if good is not None and good.digest != desired.digest:
             log.warning("%s; rolling back to %s", reason, good.bundle.ref)
@@ -342,6 +355,7 @@ def _item(status: UnitStatus) -> ReportedItem:
         artifact_sha256=status.artifact_sha256,
         bundle=status.bundle,
         last_error=status.last_error,
+        update_order=status.update_order,
     )
 
 

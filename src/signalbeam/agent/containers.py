@@ -23,6 +23,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from signalbeam.agent.container_handover import (
+    DRAIN_SECONDS,
+    STAGED_SUFFIX,
+    attach_body,
+    ensure_network,
+    leave_dns,
+)
 from signalbeam.agent.engine_api import (
     PULL_SECONDS,
     Demuxer,
@@ -44,13 +51,15 @@ from signalbeam.agent.units import (
 log = logging.getLogger(__name__)
 
 LABEL = "io.signalbeam"
-OWNER, UNIT, FINGERPRINT, BUNDLE, RESTART = (
+OWNER, UNIT, FINGERPRINT, BUNDLE, RESTART, ORDER = (
     f"{LABEL}.owner",
     f"{LABEL}.unit",
     f"{LABEL}.fingerprint",
     f"{LABEL}.bundle",
     f"{LABEL}.restart",
+    f"{LABEL}.update-order",
 )
+START_FIRST = "start-first"
 STOP_SECONDS = 10
 EVENTS_RETRY_SECONDS = 5.0
 
@@ -59,6 +68,11 @@ def container_name(owner: str, unit: str) -> str:
     """The engine-wide name: owner and unit, so two agents on one host never collide."""
     slug = re.sub(r"[^a-zA-Z0-9_.-]", "-", owner).strip("-.") or "device"
     return f"sb-{slug}-{unit}"
+
+
+def device_network(owner: str) -> str:
+    """The network every container of this device joins, its unit name as DNS alias."""
+    return container_name(owner, "").removesuffix("-")
 
 
 def create_body(spec: ContainerSpec, labels: dict[str, str]) -> dict[str, Any]:
@@ -160,13 +174,15 @@ class ContainerDriver:
         self._engine: EngineClient | None = None
         self._healing: dict[str, Healing] = {}
         self._stopping: set[str] = set()
+        # Unit name -> id of its new copy started beside the old one, until `retire`.
+        self._staged: dict[str, str] = {}
         self._events: asyncio.Task[None] | None = None
 
     # -- UnitDriver ---------------------------------------------------------------------
 
     async def observe(self) -> list[UnitStatus]:
         """Every container this agent manages; schedules restarts of dead ones."""
-        managed = await self._inspect_managed()
+        managed = await self._current(await self._inspect_managed())
         self._watch_events()
         for info in managed:
             self._maybe_heal(info)
@@ -194,21 +210,86 @@ class ContainerDriver:
         if not await engine.call("GET", f"/images/{spec.image}/json", ok_missing=True):
             raise UnitError(f"image pull failed: {spec.image} is not on the device after pulling")
 
-    async def start(self, spec: ContainerSpec, fingerprint: str, bundle: str) -> None:
-        """Replace the managed container of this name with a new one from `spec`."""
-        await self._remove(spec.name)
+    async def start(
+        self, spec: ContainerSpec, fingerprint: str, bundle: str, order: str | None = None
+    ) -> None:
+        """Run a new container from `spec`.
+
+        With `order` start-first the copy that runs stays up: the new one starts beside it
+        under a temporary name, and `retire` completes the switch once it is healthy.
+        Otherwise the managed container of this name is replaced.
+        """
+        beside = order == START_FIRST
         name = container_name(self.owner, spec.name)
+        if beside:
+            await self._discard_staged(spec.name)
+        else:
+            await self._remove(spec.name)
         labels = {
             OWNER: self.owner,
             UNIT: spec.name,
             FINGERPRINT: fingerprint,
             BUNDLE: bundle,
             RESTART: spec.restart,
+            **({ORDER: order} if order else {}),
         }
-        engine = self._client()
+        ident = await self._create(spec, name + STAGED_SUFFIX if beside else name, labels)
+        if beside:
+            self._staged[spec.name] = ident
+        else:
+            self._healing[spec.name] = Healing(started=asyncio.get_running_loop().time())
         try:
+            await self._client().call("POST", f"/containers/{ident}/start")
+        except EngineError as err:
+            raise self._failure(spec.name, "could not start", err) from err
+        how = " beside the running copy" if beside else ""
+        log.info("container %s started from %s%s", spec.name, spec.image, how)
+        self._watch_events()
+
+    async def retire(self, name: str) -> None:
+        """The copy started beside the running one takes over; the old copy stops and goes."""
+        new = self._staged.get(name)
+        if new is None:
+            return
+        old = [info["Id"] for info in await self._inspect_managed(unit=name) if info["Id"] != new]
+        engine = self._client()
+        self._stopping.update(old)
+        network = device_network(self.owner)
+        try:
+            for ident in old:
+                await leave_dns(engine, ident, network)
+            if old:
+                await asyncio.sleep(DRAIN_SECONDS)
+            for ident in old:
+                await self._stop_and_delete(ident)
+            await engine.call(
+                "POST",
+                f"/containers/{new}/rename",
+                params={"name": container_name(self.owner, name)},
+            )
+        except EngineError as err:
+            raise self._failure(name, "could not take over from its old copy", err) from err
+        finally:
+            self._stopping.difference_update(old)
+        del self._staged[name]
+        self._heal_anew(name)
+        log.info("container %s: the new copy took over, the old one stopped", name)
+
+    async def abandon(self) -> None:
+        """Remove every copy started beside a running one (a failed update); the old stay."""
+        for name in list(self._staged):
+            await self._discard_staged(name)
+
+    async def _create(self, spec: ContainerSpec, name: str, labels: dict[str, str]) -> str:
+        engine = self._client()
+        network = device_network(self.owner)
+        try:
+            await ensure_network(engine, network, {OWNER: self.owner})
             created = await engine.call(
-                "POST", "/containers/create", params={"name": name}, body=create_body(spec, labels)
+                "POST",
+                "/containers/create",
+                params={"name": name},
+                body=attach_body(create_body(spec, labels), network, spec.name),
             )
         except EngineError as err:
             # Docker says 409; Podman says 500 "... is already in use".
@@ -218,14 +299,40 @@ class ContainerDriver:
                     "remove or rename it"
                 ) from err
             raise self._failure(spec.name, "could not be created", err) from err
-        ident = str(created["Id"])
-        self._healing[spec.name] = Healing(started=asyncio.get_running_loop().time())
+        return str(created["Id"])
+
+    async def _discard_staged(self, name: str) -> None:
+        ident = self._staged.pop(name, None)
+        if ident is None:
+            return
+        self._stopping.add(ident)
         try:
-            await engine.call("POST", f"/containers/{ident}/start")
+            await self._stop_and_delete(ident)
         except EngineError as err:
-            raise self._failure(spec.name, "could not start", err) from err
-        log.info("container %s started from %s", spec.name, spec.image)
-        self._watch_events()
+            raise self._failure(name, "could not remove its new copy", err) from err
+        finally:
+            self._stopping.discard(ident)
+        self._heal_anew(name)
+        log.info("container %s: removed the new copy; the old one keeps running", name)
+
+    def _heal_anew(self, name: str) -> None:
+        healing = self._healing.pop(name, None)
+        if healing is not None and healing.pending is not None:
+            healing.pending.cancel()
+        self._healing[name] = Healing(started=asyncio.get_running_loop().time())
+
+    async def _stop_and_delete(self, ident: str) -> None:
+        engine = self._client()
+        await engine.call(
+            "POST",
+            f"/containers/{ident}/stop",
+            params={"t": STOP_SECONDS},
+            timeout=STOP_SECONDS + 20,
+            ok_missing=True,
+        )
+        await engine.call(
+            "DELETE", f"/containers/{ident}", params={"force": "true"}, ok_missing=True
+        )
 
     async def stop(self, name: str) -> None:
         """Stop and remove the managed container `name`; a missing one is fine."""
@@ -438,34 +545,53 @@ class ContainerDriver:
         return found
 
     async def _find(self, name: str) -> dict[str, Any] | None:
-        found = await self._inspect_managed(unit=name)
+        """The unit's copy that counts: the new one while it starts beside the old."""
+        found = await self._current(await self._inspect_managed(unit=name))
         return found[0] if found else None
 
+    async def _current(self, managed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """One copy per unit: the new one started beside the old, else the one of its name.
+
+        Two copies with nothing started beside are left by an agent that stopped halfway
+        through a start-first switch: the one holding the unit's name stays, the other goes.
+        """
+        copies: dict[str, list[dict[str, Any]]] = {}
+        for info in managed:
+            copies.setdefault(_labels(info).get(UNIT, ""), []).append(info)
+        current = []
+        for unit, infos in copies.items():
+            staged = self._staged.get(unit)
+            keep = next((i for i in infos if i["Id"] == staged), None)
+            if keep is None:
+                named = "/" + container_name(self.owner, unit)
+                keep = next((i for i in infos if i.get("Name") == named), infos[0])
+                for leftover in (i for i in infos if i is not keep):
+                    log.warning(
+                        "removing container %s left by an interrupted update", leftover.get("Name")
+                    )
+                    with contextlib.suppress(EngineError):
+                        await self._stop_and_delete(leftover["Id"])
+            current.append(keep)
+        return current
+
     async def _remove(self, name: str) -> None:
+        """Stop and remove every copy of unit `name`."""
         healing = self._healing.pop(name, None)
         if healing is not None and healing.pending is not None:
             healing.pending.cancel()
-        info = await self._find(name)
-        if info is None:
-            return
-        engine = self._client()
-        self._stopping.add(info["Id"])
+        self._staged.pop(name, None)
+        found = await self._inspect_managed(unit=name)
+        idents = [info["Id"] for info in found]
+        self._stopping.update(idents)
         try:
-            await engine.call(
-                "POST",
-                f"/containers/{info['Id']}/stop",
-                params={"t": STOP_SECONDS},
-                timeout=STOP_SECONDS + 20,
-                ok_missing=True,
-            )
-            await engine.call(
-                "DELETE", f"/containers/{info['Id']}", params={"force": "true"}, ok_missing=True
-            )
+            for ident in idents:
+                await self._stop_and_delete(ident)
         except EngineError as err:
             raise self._failure(name, "could not be removed", err) from err
         finally:
-            self._stopping.discard(info["Id"])
-        log.info("container %s stopped and removed", name)
+            self._stopping.difference_update(idents)
+        if idents:
+            log.info("container %s stopped and removed", name)
 
     # -- status ---------------------------------------------------------------------------
 
@@ -495,6 +621,7 @@ class ContainerDriver:
             image=str((info.get("Config") or {}).get("Image") or "") or None,
             image_digest=str(info.get("Image") or "") or None,
             last_error=error,
+            update_order=labels.get(ORDER) or None,
         )
 
     def _with_healing(self, status: UnitStatus) -> UnitStatus:

@@ -32,11 +32,14 @@ from signalbeam.protocol.spec_rules import (
     URL_PATTERN,
     VOLUME_MAPPING_PATTERN,
     anchored,
+    app_update_order,
+    container_update_order,
     describe_probe,
     format_seconds,
     parse_seconds,
     probe_problem,
     units_problem,
+    update_order_problem,
 )
 
 Name = Annotated[str, Meta(pattern=anchored(NAME_PATTERN))]
@@ -100,6 +103,8 @@ class HealthCheck(
 
 DEFAULT_HEALTH = HealthCheck(running_for=Seconds(3), timeout=Seconds(30))
 
+UpdateOrder = Literal["start-first", "stop-first"]
+
 
 class ContainerSpec(Spec, kw_only=True, frozen=True):
     """One container, run through the device's container engine (Docker or Podman)."""
@@ -112,10 +117,21 @@ class ContainerSpec(Spec, kw_only=True, frozen=True):
     volumes: Annotated[list[VolumeMapping], Meta(max_length=64)] = []
     restart: Literal["no", "always", "unless-stopped", "on-failure"] = "unless-stopped"
     health: HealthCheck | None = None
+    update_order: UpdateOrder | None = None
+
+    def __post_init__(self) -> None:
+        problem = update_order_problem(self.update_order, self.ports)
+        if problem:
+            raise ValueError(f"update_order: {problem}")
 
     @property
     def kind(self) -> Literal["container"]:
         return "container"
+
+    @property
+    def order(self) -> str:
+        """How a change replaces the running copy (see `spec_rules.container_update_order`)."""
+        return container_update_order(self.update_order, self.ports)
 
     @property
     def health_check(self) -> HealthCheck:
@@ -139,10 +155,16 @@ class AppSpec(Spec, kw_only=True, frozen=True):
     command: Annotated[list[str], Meta(min_length=1, max_length=256)]
     env: Env = {}
     health: HealthCheck | None = None
+    update_order: UpdateOrder | None = None
 
     @property
     def kind(self) -> Literal["app"]:
         return "app"
+
+    @property
+    def order(self) -> str:
+        """How a change replaces the running copy (see `spec_rules.app_update_order`)."""
+        return app_update_order(self.update_order)
 
     @property
     def health_check(self) -> HealthCheck:
@@ -209,8 +231,13 @@ def plain(value: Any, *, keep_none: bool = True) -> Any:
 
 
 def unit_fingerprint(unit: UnitSpec) -> str:
-    """A short hash of one unit's spec: a change to it means the unit must be replaced."""
-    body = canonical_json({"kind": unit.kind, **plain(unit, keep_none=True)})
+    """A short hash of one unit's spec: a change to it means the unit must be replaced.
+
+    The update order is left out, as on the server: it says how to replace, not what runs.
+    """
+    dumped = plain(unit, keep_none=True)
+    dumped.pop("update_order", None)
+    body = canonical_json({"kind": unit.kind, **dumped})
     return hashlib.sha256(body).hexdigest()[:16]
 
 

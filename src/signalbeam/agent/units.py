@@ -67,6 +67,7 @@ class UnitStatus:
     image_digest: str | None = None
     artifact_sha256: str | None = None
     last_error: str | None = None
+    update_order: str | None = None  # how it replaced the copy before it; None: a first start
 
 
 SpecT = TypeVar("SpecT", ContainerSpec, AppSpec, contravariant=True)
@@ -92,8 +93,23 @@ class UnitDriver(Protocol, Generic[SpecT]):
         """
         ...
 
-    async def start(self, spec: SpecT, fingerprint: str, bundle: str) -> None:
-        """Start the unit, replacing any managed unit of the same name."""
+    async def start(
+        self, spec: SpecT, fingerprint: str, bundle: str, order: str | None = None
+    ) -> None:
+        """Start the unit, replacing any managed unit of the same name.
+
+        `order` says how it replaces one: `start-first` starts it beside the running copy,
+        which keeps running until `retire`; `stop-first` (or None, a first start) replaces it.
+        The unit reports the order it was started with.
+        """
+        ...
+
+    async def retire(self, name: str) -> None:
+        """The copy of `name` started beside the running one takes over; the old one stops."""
+        ...
+
+    async def abandon(self) -> None:
+        """Stop every copy started beside a running one and not retired; the old ones stay."""
         ...
 
     async def stop(self, name: str) -> None:

@@ -122,6 +122,8 @@ class ReportedItem(msgspec.Struct, kw_only=True):
     artifact_sha256: Annotated[str, text(64)] | None = None
     bundle: Annotated[str, text(200)] | None = None
     last_error: Annotated[str, text(2000)] | None = None
+    # How it replaced the copy before it (`start-first`, `stop-first`); None: a first start.
+    update_order: Annotated[str, text(16)] | None = None
 
 
 FAILURE_LOG_LINES = 50

@@ -30,7 +30,7 @@ DEVICE_COLUMNS = [
     "MEM",
     "DISK",
 ]
-ITEM_COLUMNS = ["NAME", "KIND", "STATE", "RESTARTS", "LAST ERROR"]
+ITEM_COLUMNS = ["NAME", "KIND", "STATE", "RESTARTS", "REPLACED", "LAST ERROR"]
 EVENT_COLUMNS = ["TIME", "TYPE", "DEVICE", "ACTOR", "MESSAGE"]
 # Colour and cursor sequences a unit wrote to its output (ESC [ ... letter).
 TERMINAL_SEQUENCE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
@@ -203,6 +203,8 @@ def item_table(items: Iterable[dict[str, Any]]) -> Table:
             item["kind"],
             Text(item["state"], style="green" if item["state"] == "running" else "yellow"),
             str(item["restart_count"]),
+            # How the last update replaced it: start-first (no gap) or stop-first.
+            item.get("update_order") or "-",
             item["last_error"] or "-",
         ]
         for item in items

@@ -21,7 +21,9 @@ from pydantic import (
     SerializerFunctionWrapHandler,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
     WithJsonSchema,
+    field_validator,
     model_serializer,
     model_validator,
 )
@@ -41,11 +43,14 @@ from signalbeam.protocol.spec_rules import (
     TCP_SCHEMA,
     URL_PATTERN,
     VOLUME_MAPPING_PATTERN,
+    app_update_order,
+    container_update_order,
     describe_probe,
     format_seconds,
     parse_seconds,
     probe_problem,
     units_problem,
+    update_order_problem,
 )
 
 UnitName = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
@@ -120,6 +125,8 @@ class HealthCheck(SpecModel):
 
 DEFAULT_HEALTH = HealthCheck.model_validate({"running-for": 3, "timeout": 30})
 
+UpdateOrder = Literal["start-first", "stop-first"]
+
 PortMapping = Annotated[str, StringConstraints(pattern=PORT_MAPPING_PATTERN)]
 VolumeMapping = Annotated[str, StringConstraints(pattern=VOLUME_MAPPING_PATTERN)]
 
@@ -135,10 +142,24 @@ class ContainerSpec(SpecModel):
     volumes: list[VolumeMapping] = Field(default=[], max_length=64)
     restart: Literal["no", "always", "unless-stopped", "on-failure"] = "unless-stopped"
     health: HealthCheck | None = None
+    update_order: UpdateOrder | None = None
+
+    @field_validator("update_order")
+    @classmethod
+    def _two_copies_possible(cls, value: str | None, info: ValidationInfo) -> str | None:
+        problem = update_order_problem(value, info.data.get("ports", []))
+        if problem:
+            raise ValueError(problem)
+        return value
 
     @property
     def kind(self) -> Literal["container"]:
         return "container"
+
+    @property
+    def order(self) -> str:
+        """How a change replaces the running copy (see `spec_rules.container_update_order`)."""
+        return container_update_order(self.update_order, list(self.ports))
 
     @property
     def health_check(self) -> HealthCheck:
@@ -174,10 +195,16 @@ class AppSpec(SpecModel):
     command: list[str] = Field(min_length=1, max_length=256)
     env: dict[EnvName, str] = Field(default={}, max_length=256)
     health: HealthCheck | None = None
+    update_order: UpdateOrder | None = None
 
     @property
     def kind(self) -> Literal["app"]:
         return "app"
+
+    @property
+    def order(self) -> str:
+        """How a change replaces the running copy (see `spec_rules.app_update_order`)."""
+        return app_update_order(self.update_order)
 
     @property
     def health_check(self) -> HealthCheck:
@@ -234,8 +261,13 @@ class BundleSpec(SpecModel):
 
 
 def unit_fingerprint(unit: UnitSpec) -> str:
-    """A short hash of one unit's spec: a change to it means the unit must be replaced."""
-    body = canonical_json({"kind": unit.kind, **unit.model_dump(mode="json", by_alias=True)})
+    """A short hash of one unit's spec: a change to it means the unit must be replaced.
+
+    The update order is left out: it says how to replace a unit, not what runs, so changing
+    it alone replaces nothing (and units pushed before it existed keep their fingerprints).
+    """
+    dumped = unit.model_dump(mode="json", by_alias=True, exclude={"update_order"})
+    body = canonical_json({"kind": unit.kind, **dumped})
     return hashlib.sha256(body).hexdigest()[:16]
 
 

@@ -103,6 +103,8 @@ class ReportedItem(BaseModel):
     artifact_sha256: str | None = Field(default=None, max_length=64)
     bundle: str | None = Field(default=None, max_length=200)
     last_error: str | None = Field(default=None, max_length=2000)
+    # How it replaced the copy before it (`start-first`, `stop-first`); None: a first start.
+    update_order: str | None = Field(default=None, max_length=16)
 
 
 class ReportedState(WireModel):

@@ -104,3 +104,39 @@ def units_problem(names: Iterable[str]) -> str | None:
     if not seen:
         return "a bundle needs at least one entry under containers or apps"
     return None
+
+
+# How a changed unit replaces the copy that runs. `start-first` starts the new copy beside
+# the old one, health-gates it, then stops the old one: nothing goes dark. `stop-first`
+# stops the old copy first, for units two copies of which cannot run at once.
+START_FIRST = "start-first"
+STOP_FIRST = "stop-first"
+UPDATE_ORDERS = (START_FIRST, STOP_FIRST)
+
+
+def container_update_order(declared: str | None, ports: list[str]) -> str:
+    """The order a container is replaced in: as declared, else start-first unless it
+    publishes host ports (a host port can be bound by one copy only)."""
+    if declared is not None:
+        return declared
+    return STOP_FIRST if ports else START_FIRST
+
+
+def app_update_order(declared: str | None) -> str:
+    """The order a native app is replaced in: start-first only when declared.
+
+    The agent cannot see which port an app binds; a second copy that cannot bind it would
+    exit, or worse pass an http check the old copy answers, so the safe default is stop-first.
+    """
+    return declared or STOP_FIRST
+
+
+def update_order_problem(declared: str | None, ports: list[str]) -> str | None:
+    """Why a container cannot have the update order it declares, if it cannot."""
+    if declared == START_FIRST and ports:
+        return (
+            f"start-first runs two copies at once, but ports {', '.join(ports)} publish host "
+            "ports only one copy can bind; remove ports (reach it by its unit name on the "
+            "device network) or use stop-first"
+        )
+    return None

@@ -22,6 +22,7 @@ from signalbeam import __version__
 from signalbeam.domain.model import DesiredKind
 from signalbeam.protocol.device_v1 import DesiredState, SyncResponse, WatchResponse
 from signalbeam.protocol.sessions import AGENT_UNIT
+from signalbeam.protocol.spec_rules import app_update_order, container_update_order
 from signalbeam.sim.metrics import MetricWalk
 from signalbeam.sim.reconnect import Reconnect, retry_after
 from signalbeam.sim.sessions import SessionPeer
@@ -138,8 +139,14 @@ def failure_evidence(reason: str, spec: dict[str, Any]) -> dict[str, Any]:
     return {"failed_unit": unit or first, "failure_log": list(lines)}
 
 
-def running_state(spec: dict[str, Any], since: datetime) -> dict[str, Any]:
-    """The reported bundle, version, digest and items once a desired bundle document runs."""
+def running_state(
+    spec: dict[str, Any], since: datetime, before: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The reported bundle, version, digest and items once a desired bundle document runs.
+
+    A unit whose image or artifact changed since `before` says in which order it was
+    replaced, as the agent does (start-first where two copies can run).
+    """
     bundle = spec.get("bundle") if spec.get("kind") == "bundle" else None
     if not isinstance(bundle, dict):
         return {}  # a raw desired state names no bundle
@@ -167,12 +174,33 @@ def running_state(spec: dict[str, Any], since: datetime) -> dict[str, Any]:
         }
         for unit in bundle.get("apps", [])
     ]
+    units = [*bundle.get("containers", []), *bundle.get("apps", [])]
+    previous = {(i.get("kind"), i.get("name")): i for i in (before or {}).get("items", [])}
+    for item, unit in zip(items, units, strict=True):
+        _note_update_order(item, unit, previous.get((item["kind"], item["name"])))
     return {
         "bundle": bundle.get("name"),
         "version": bundle.get("version"),
         "digest": spec.get("digest"),
         "items": items,
     }
+
+
+def _note_update_order(
+    item: dict[str, Any], unit: dict[str, Any], before: dict[str, Any] | None
+) -> None:
+    if before is None:
+        return
+    what = ("image", "artifact_sha256")
+    if all(item.get(key) == before.get(key) for key in what):
+        if before.get("update_order"):
+            item["update_order"] = before["update_order"]  # not replaced this time
+        return
+    declared = unit.get("update_order")
+    if item["kind"] == "container":
+        item["update_order"] = container_update_order(declared, list(unit.get("ports") or []))
+    else:
+        item["update_order"] = app_update_order(declared)
 
 
 class VirtualDevice:
@@ -387,7 +415,7 @@ class VirtualDevice:
             }
             self._stats.applies_failed += 1
         else:
-            self._running = running_state(self._desired_spec, datetime.now(UTC))
+            self._running = running_state(self._desired_spec, datetime.now(UTC), self._running)
             # Drained, a device runs nothing and says so, as the agent does.
             drained = self._desired_spec.get("kind") == DesiredKind.DRAINED.value
             status = "idle" if drained else "running"

@@ -178,6 +178,11 @@ class ReportedItemPublic(BaseModel):
     artifact_sha256: str | None = None
     bundle: str | None = None
     last_error: str | None = None
+    update_order: str | None = Field(
+        default=None,
+        description="how it replaced the copy before it: start-first or stop-first "
+        "(null when it was a first start)",
+    )
 
 
 class ReportedPublic(BaseModel):
