@@ -61,8 +61,9 @@ LAG_TICK_SECONDS = 0.05
 ENROLL_RATE_FLOOR = 15.0
 # First syncs (each also opens a watch) ramp at this rate: faster ramps queued them on SQLite.
 FIRST_SYNCS_PER_SECOND = 200.0
-LATENCY_P95_MS = 25.0
-LATENCY_P99_MS = 100.0
+# The ingest targets (README, "sync ingest"), held during the storm.
+P95_MS = 25.0
+P99_MS = 100.0
 
 
 @dataclass(frozen=True)
@@ -336,8 +337,8 @@ def targets(storm_result: dict[str, Any]) -> list[dict[str, Any]]:
     latency = storm_result["latency_ms"]
     p95, p99, errors = latency["p95"], latency["p99"], storm_result["errors"]
     return [
-        {"target": "p95 <= 25 ms", "measured": p95, "met": p95 is not None and p95 <= 25},
-        {"target": "p99 <= 100 ms", "measured": p99, "met": p99 is not None and p99 <= 100},
+        {"target": "p95 <= 25 ms", "measured": p95, "met": p95 is not None and p95 <= P95_MS},
+        {"target": "p99 <= 100 ms", "measured": p99, "met": p99 is not None and p99 <= P99_MS},
         {"target": "zero errors after the server is back", "measured": errors, "met": errors == 0},
     ]
 
