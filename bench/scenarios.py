@@ -335,6 +335,22 @@ def alerts(backend: str, sizes: Sizes) -> dict[str, Any]:
     }
 
 
+def update_orders(sizes: Sizes) -> dict[str, Any]:
+    """A real container updated stop-first, then start-first: failed requests, seconds."""
+    import shutil
+
+    if shutil.which("podman") is None or shutil.which("runc") is None:
+        raise Skip("update-orders: needs podman and runc (apt install podman runc)")
+    updates = 2 if sizes.ingest_devices < FULL.ingest_devices else 5
+    result = _module("update_orders", ["--updates", str(updates)], updates * 120 + 120)
+    failed = result["start-first"]["failed"]
+    return {
+        "config": {"updates_per_order": updates},
+        "results": result,
+        "targets": [target("no failed request during a start-first update", failed, failed == 0)],
+    }
+
+
 def first_json(output: bytes) -> dict[str, Any]:
     """The first JSON object in a command's output (a table may follow it)."""
     text = output.decode(errors="replace")
@@ -370,6 +386,7 @@ OTHER_SCENARIOS: dict[str, Callable[[Sizes], dict[str, Any]]] = {
     "artifacts": artifacts,
     "recovery": recovery,
     "chaos": chaos,
+    "update-orders": update_orders,
 }
 NAMES = [*DATABASE_SCENARIOS, *OTHER_SCENARIOS]
 
