@@ -184,6 +184,16 @@ def _alerts(r: dict[str, Any]) -> list[str]:
     ]
 
 
+def _scrape(r: dict[str, Any]) -> list[str]:
+    s = r["scrapes"]
+    return [
+        f"{r['devices']:,} devices, GET /metrics ({s['series']} series, {s['bytes']:,} bytes): "
+        f"uncached {s['cold']['wall_ms']['median']} ms, server CPU "
+        f"{s['cold']['server_cpu_ms']['mean']} ms; cached {s['cached']['wall_ms']['median']} ms, "
+        f"server CPU {s['cached']['server_cpu_ms']['mean']} ms"
+    ]
+
+
 DETAILS = {
     "sync-ingest": _ingest,
     "ceiling": _ceiling,
@@ -196,6 +206,7 @@ DETAILS = {
     "sessions": _sessions,
     "reconnect-storm": _storm,
     "alerts": _alerts,
+    "metrics-scrape": _scrape,
 }
 
 

@@ -335,6 +335,19 @@ def alerts(backend: str, sizes: Sizes) -> dict[str, Any]:
     }
 
 
+def metrics_scrape(backend: str, sizes: Sizes) -> dict[str, Any]:
+    """GET /metrics with 10,000 devices written into the database (bench/metrics_scrape.py)."""
+    devices = sizes.ingest_devices
+    result = _module("metrics_scrape", ["--backend", backend, "--devices", str(devices)], 600)
+    cpu = result["scrapes"]["cold"]["server_cpu_ms"]["mean"]
+    name = "server CPU per uncached scrape <= 100 ms (mean)"
+    return {
+        "config": {"devices": devices},
+        "results": result,
+        "targets": [target(name, cpu, cpu <= 100)],
+    }
+
+
 def update_orders(sizes: Sizes) -> dict[str, Any]:
     """A real container updated stop-first, then start-first: failed requests, seconds."""
     import shutil
@@ -380,6 +393,7 @@ DATABASE_SCENARIOS: dict[str, ScenarioFn] = {
     "rollout-convergence": rollout_convergence,
     "sessions": sessions,
     "reconnect-storm": reconnect_storm,
+    "metrics-scrape": metrics_scrape,
 }
 OTHER_SCENARIOS: dict[str, Callable[[Sizes], dict[str, Any]]] = {
     "agent-footprint": agent_footprint,
