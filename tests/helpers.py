@@ -70,7 +70,7 @@ async def new_device(
 
 
 async def eventually(
-    check: Callable[[], Awaitable[T | None]], what: str, timeout: float = 20.0
+    check: Callable[[], Awaitable[T | None]], what: str, timeout: float = 30.0
 ) -> T:
     """Poll `check` until it returns something truthy; fail saying `what` never happened."""
     deadline = time.monotonic() + timeout

@@ -2,33 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 
 from signalbeam.sim.device import Behaviour
 from signalbeam.sim.fleet import FleetConfig
-
-T = TypeVar("T")
-
-
-async def eventually(
-    check: Callable[[], Awaitable[T | None]], what: str, timeout: float = 30.0
-) -> T:
-    """Poll `check` until it returns something truthy; fail saying `what` never happened."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{what} did not happen within {timeout:.0f}s (last: {last!r})")
+from tests.helpers import eventually as eventually  # shared; re-exported for sim tests
 
 
 @asynccontextmanager
