@@ -195,3 +195,33 @@ async def test_metric_rules_are_checked_naming_the_field(client: httpx.AsyncClie
     ]
     for body, field in cases:
         assert_problem(await client.post(RULES, json=body), 422, field)
+
+
+async def agent_event(anon: httpx.AsyncClient, credential: str, seq: int, type_: str) -> None:
+    event = {
+        "seq": seq,
+        "type": type_,
+        "message": f"monitor@1.2.0 is {type_.removeprefix('agent.')}",
+        "data": {"reason": "unit monitor restarted 4 times in 60s"},
+        "occurred_at": datetime.now(UTC).isoformat(),
+    }
+    response = await anon.post(
+        "/api/device/v1/telemetry",
+        json={"events": [event]},
+        headers={"Authorization": f"Bearer {credential}"},
+    )
+    assert response.status_code == 200, response.text
+
+
+async def test_a_crash_looping_unit_fires_until_the_agent_says_it_recovered(
+    client: httpx.AsyncClient, anon: httpx.AsyncClient
+) -> None:
+    pi = await new_device(client, anon, "pi-loop")
+    body = {"name": "unit-down", "kind": "unit_degraded", "severity": "critical"}
+    assert (await client.post(RULES, json=body)).status_code == 201
+    await agent_event(anon, pi, 1, "agent.degraded")
+    (incident,) = await eventually(lambda: incidents(client, state="firing"), "the incident")
+    assert incident["title"] == "pi-loop: unit degraded or crash-looping"
+    await agent_event(anon, pi, 2, "agent.recovered")
+    resolved = await eventually(lambda: incidents(client, state="resolved"), "it resolving")
+    assert [i["id"] for i in resolved] == [incident["id"]]

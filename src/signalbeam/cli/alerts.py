@@ -194,7 +194,7 @@ def add_rule(
     kind: Annotated[
         str,
         typer.Option(
-            help="device_offline, metric_above, update_failed, samples_dropped, "
+            help="device_offline, metric_above, unit_degraded, update_failed, samples_dropped, "
             "rollout_halted or rollout_rolled_back."
         ),
     ],

@@ -35,6 +35,7 @@ class RuleKind(StrEnum):
     ROLLOUT_HALTED = "rollout_halted"
     ROLLOUT_ROLLED_BACK = "rollout_rolled_back"
     METRIC_ABOVE = "metric_above"
+    UNIT_DEGRADED = "unit_degraded"
 
     @property
     def per_rollout(self) -> bool:
@@ -103,6 +104,7 @@ _DESCRIPTIONS = {
     RuleKind.ROLLOUT_HALTED: "rollout halted",
     RuleKind.ROLLOUT_ROLLED_BACK: "rollout rolled back",
     RuleKind.METRIC_ABOVE: "metric above a threshold",
+    RuleKind.UNIT_DEGRADED: "unit degraded or crash-looping",
 }
 
 # What a new tenant starts with, switched on.
@@ -251,6 +253,9 @@ class Change(StrEnum):
 
 # Event type → (rule kind, what it does to that kind's condition).
 _SIGNALS: dict[str, tuple[RuleKind, Change]] = {
+    # The agent says so when a unit of a running bundle fails its health or crash-loops.
+    "agent.degraded": (RuleKind.UNIT_DEGRADED, Change.BEGAN),
+    "agent.recovered": (RuleKind.UNIT_DEGRADED, Change.ENDED),
     "device.offline": (RuleKind.DEVICE_OFFLINE, Change.BEGAN),
     "device.online": (RuleKind.DEVICE_OFFLINE, Change.ENDED),
     "device.decommissioned": (RuleKind.DEVICE_OFFLINE, Change.ENDED),
@@ -267,8 +272,12 @@ _SIGNALS: dict[str, tuple[RuleKind, Change]] = {
     "device.metric_normal": (RuleKind.METRIC_ABOVE, Change.ENDED),
 }
 WATCHED_EVENTS = tuple(_SIGNALS)
-# A rolled-back rollout also stops being halted: its halt incident resolves.
-_ALSO = {"rollout.rolled_back": (RuleKind.ROLLOUT_HALTED, Change.ENDED)}
+# A rolled-back rollout also stops being halted: its halt incident resolves; a bundle applied
+# afresh and healthy ends a degraded one.
+_ALSO = {
+    "rollout.rolled_back": (RuleKind.ROLLOUT_HALTED, Change.ENDED),
+    "agent.update_applied": (RuleKind.UNIT_DEGRADED, Change.ENDED),
+}
 
 # Changes a person made that may explain what broke: shown as "what changed before it".
 CAUSES = (
