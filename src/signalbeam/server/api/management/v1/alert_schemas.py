@@ -5,13 +5,30 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+    field_validator,
+)
+from pydantic.json_schema import SkipJsonSchema
 
 from signalbeam.domain.alerts import RULE_NAME_PATTERN, IncidentState, RuleKind, Severity
+from signalbeam.server.api.management.v1.field_rules import SelectorOrBlank
 from signalbeam.server.api.management.v1.schemas import Body
 
 RuleName = Annotated[str, StringConstraints(min_length=1, max_length=63, pattern=RULE_NAME_PATTERN)]
 SCOPE = "devices it covers; leave out selector and group for every device"
+# The rule checks refuse a selector and a group together; the schema says so too.
+ONE_SCOPE: dict[str, Any] = {
+    "not": {
+        "required": ["selector", "group"],
+        "properties": {"selector": {"type": "string"}, "group": {"type": "string"}},
+    }
+}
 DURATION = "a duration such as 90s, 15m, 24h, 7d or 1h30m"
 # The durations domain/durations.py parses: bare seconds, or up to four number-unit parts.
 Duration = Annotated[
@@ -30,13 +47,14 @@ Mount = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r
 
 
 class AlertRuleCreate(Body):
+    model_config = ConfigDict(extra="forbid", json_schema_extra=ONE_SCOPE)
     name: RuleName
     kind: RuleKind
     severity: Severity = Severity.WARNING
     for_: Duration | None = Field(
         default=None, alias="for", description=f"how long the condition must last: {DURATION}"
     )
-    selector: str | None = Field(default=None, max_length=2000, description=SCOPE)
+    selector: SelectorOrBlank | None = Field(default=None, description=SCOPE)
     group: GroupName | None = Field(default=None, description=SCOPE)
     enabled: bool = True
     metric: Metric | None = Field(default=None, description="metric_above: what to watch")
@@ -49,13 +67,24 @@ class AlertRuleCreate(Body):
 class AlertRuleEdit(Body):
     """Only the fields given change."""
 
-    severity: Severity | None = None
-    for_: Duration | None = Field(default=None, alias="for", description=DURATION)
-    selector: str | None = Field(default=None, max_length=2000)
+    model_config = ConfigDict(extra="forbid", json_schema_extra=ONE_SCOPE)
+
+    # Left out, these keep their value; null would mean nothing, so it is neither in the schema
+    # nor accepted (selector, group, threshold and mount take null: it clears them).
+    severity: Severity | SkipJsonSchema[None] = None
+    for_: Duration | SkipJsonSchema[None] = Field(default=None, alias="for", description=DURATION)
+    selector: SelectorOrBlank | None = None
     group: GroupName | None = None
-    enabled: bool | None = None
+    enabled: StrictBool | SkipJsonSchema[None] = None
     threshold: float | None = Field(default=None, ge=-50, le=1000)
     mount: Mount | None = None
+
+    @field_validator("severity", "for_", "enabled", mode="before")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("null neither keeps nor clears this; leave the field out to keep it")
+        return value
 
 
 class AlertRulePublic(BaseModel):
