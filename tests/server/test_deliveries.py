@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from signalbeam.domain.notifications import STORM_WINDOW, Storms
+from signalbeam.domain.notifications import SUMMARY_EVERY, Storms
 from signalbeam.server.db.models import Delivery
 from signalbeam.server.workers.deliveries import messages
 
@@ -22,13 +22,13 @@ def test_notices_held_in_a_storm_wait_for_its_summary_and_others_still_go() -> N
     first = messages(NOTIFIER, owed(1, 600), storms, NOW)
     assert [len(m) for m in first.send] == [600] and not first.held  # one grouped message
 
-    soon = NOW + timedelta(seconds=5)
+    soon = NOW + timedelta(seconds=2)
     later = messages(NOTIFIER, owed(601, 400) + owed(2000, 1, "rollout-rolled-back"), storms, soon)
     # The storm's newcomers are held until its summary, not left due to fill every round...
     assert len(later.held) == 400
-    assert {until for _, until in later.held} == {NOW + STORM_WINDOW}
+    assert {until for _, until in later.held} == {NOW + SUMMARY_EVERY}
     # ...while a notice of another rule goes out at once.
     assert [[d.id for d in m] for m in later.send] == [[2000]]
 
-    summary = messages(NOTIFIER, [d for d, _ in later.held], storms, NOW + STORM_WINDOW)
+    summary = messages(NOTIFIER, [d for d, _ in later.held], storms, NOW + SUMMARY_EVERY)
     assert [len(m) for m in summary.send] == [400] and not summary.held  # all in one summary

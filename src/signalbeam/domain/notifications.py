@@ -205,7 +205,7 @@ class Storms:
         storm = self._storms.get(key)
         if storm is None or storm.grouped_at is None:
             return None
-        return storm.grouped_at + STORM_WINDOW
+        return storm.grouped_at + SUMMARY_EVERY
 
     def sent(self, key: tuple[int, str, str], count: int, plan: Plan, now: datetime) -> None:
         storm = self._storms.setdefault(key, Storm(sent=[]))
