@@ -66,7 +66,9 @@ async def leave_dns(engine: EngineClient, ident: str, network: str) -> None:
     moment in between lost).
     """
     info = await engine.call("GET", f"/containers/{ident}/json")
-    endpoint = ((info.get("NetworkSettings") or {}).get("Networks") or {}).get(network) or {}
+    endpoint = ((info.get("NetworkSettings") or {}).get("Networks") or {}).get(network)
+    if endpoint is None:
+        return  # started by an agent from before the device network: not in its DNS at all
     # Podman answers these two with a plain "OK", not JSON.
     await engine.raw(
         "POST", f"/networks/{network}/disconnect", body={"Container": ident, "Force": True}
