@@ -77,8 +77,12 @@ class Engine:
             return found
 
     def remove_owned(self, owner: str) -> None:
+        """Remove the owner's containers, then its device network (the agent makes one)."""
         for item in self.containers(owner):
             self.podman("rm", "-f", str(item["Id"]), check=False)
+        label = f"label=io.signalbeam.owner={owner}"
+        for network in self.podman("network", "ls", "-q", "--filter", label).stdout.split():
+            self.podman("network", "rm", "-f", network, check=False)
 
 
 def _wait(what: str, ready: object, process: subprocess.Popen[bytes], seconds: float = 30) -> None:
