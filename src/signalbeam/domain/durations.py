@@ -26,9 +26,13 @@ def parse_duration(text: str, *, field: str = "duration") -> timedelta:
     return _bounded(text, sum(float(number) * _UNITS[unit] for number, unit in parts), field)
 
 
+class DurationTooLong(InvalidInput):
+    """Longer than MAX_SECONDS; callers with a tighter bound say theirs instead."""
+
+
 def _bounded(text: str, seconds: float, field: str) -> timedelta:
     if seconds > MAX_SECONDS:
-        raise InvalidInput(
+        raise DurationTooLong(
             f'"{text}" is longer than 100 years; use a shorter duration', field=field
         )
     return timedelta(seconds=seconds)

@@ -15,7 +15,7 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
-from signalbeam.domain.durations import parse_duration
+from signalbeam.domain.durations import DurationTooLong, parse_duration
 from signalbeam.domain.errors import InvalidInput
 from signalbeam.domain.maintenance import MaintenanceWindow, parse_windows
 
@@ -243,7 +243,7 @@ def _failure_threshold(text: str) -> Amount:
 def _duration(text: str, field: str, *, allow_zero: bool = False) -> timedelta:
     try:
         value = parse_duration(text, field=field)
-    except OverflowError:
+    except (OverflowError, DurationTooLong):
         value = MAX_DURATION * 2
     if value > MAX_DURATION:
         raise InvalidInput(f'{field} "{text}" is longer than a year; use at most 365d', field=field)
