@@ -370,6 +370,7 @@ async def test_device_detail_shows_desired_next_to_reported(
                 "exit_code": None,
                 "image_digest": None,
                 "artifact_sha256": None,
+                "update_order": None,  # the device did not replace it (a first start)
             }
         ],
     }
