@@ -16,7 +16,6 @@ from collections import defaultdict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TypeVar
 
 from sqlalchemy import func, select
 
@@ -51,10 +50,6 @@ from signalbeam.server.workers.leadership import Leadership
 log = logging.getLogger(__name__)
 LEASE = "alerts"
 BATCH = 500
-# Events or due conditions handled per transaction. On SQLite a write transaction holds the
-# database's only write lock, and ingest's group commits wait behind it: 500 incidents opened
-# in one transaction held every sync for seconds while 1,000 devices went offline at once.
-CHUNK = 50
 # Event ids are taken when a row is inserted, not when it commits: on PostgreSQL a slower
 # transaction can commit an older id after a newer one was read. Each poll reads again from
 # where the cursor stood this long ago and skips what it has handled.
@@ -124,8 +119,7 @@ class AlertsWorker:
         for event in fresh:
             by_tenant[event.tenant_id].append(event)
         for tenant_id, seen in by_tenant.items():
-            for part in chunks(seen):
-                await evaluate(self.runtime, tenant_id, part, now)
+            await evaluate(self.runtime, tenant_id, seen, now)
         self._handled.update(event.id for event in fresh)
         newest = max((event.id for event in events), default=self.cursor)
         if newest > self.cursor:
@@ -145,14 +139,6 @@ class AlertsWorker:
             self._history.popleft()
         floor = self._floor()
         self._handled = {event_id for event_id in self._handled if event_id > floor}
-
-
-T = TypeVar("T")
-
-
-def chunks(items: list[T], size: int = CHUNK) -> list[list[T]]:
-    """`items` in order, at most `size` at a time (one transaction each)."""
-    return [items[start : start + size] for start in range(0, len(items), size)]
 
 
 async def _load_cursor(runtime: Runtime) -> int:
@@ -302,8 +288,7 @@ async def fire_due(runtime: Runtime, now: datetime) -> int:
     for wait in waits:
         by_tenant[wait.tenant_id].append(wait)
     for tenant_id, due_now in by_tenant.items():
-        for part in chunks(due_now):
-            await _fire_tenant(runtime, tenant_id, part, now)
+        await _fire_tenant(runtime, tenant_id, due_now, now)
     return len(waits)
 
 
