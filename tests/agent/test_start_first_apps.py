@@ -92,7 +92,10 @@ def tarball() -> bytes:
 
 def panel(version: str, artifacts: ArtifactServer, port: int, *, ready: bool = True) -> Any:
     # The version is in the file too, so each version is its own artifact and directory.
-    artifact = artifacts.add(f"panel-{version}.tar.gz", tarball() + b"\0" * len(version))
+    # Zero padding a gzip reader skips, a different length per version: each version has its
+    # own sha256 and so its own directory (where only a ready copy writes `ready`).
+    padding = b"\0" * (int(version.replace(".", "")) + 1)
+    artifact = artifacts.add(f"panel-{version}.tar.gz", tarball() + padding)
     return {
         "name": "panel",
         "version": version,
