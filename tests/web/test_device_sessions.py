@@ -166,7 +166,7 @@ async def test_the_terminal_opens_in_the_unit_chosen(
     await api.put("/api/v1/remote-access", json={"enabled": True})
     async with chromium() as browser, signed_in(browser, server.url) as page:
         await page.goto(server.url + "/devices/kiosk-1")
-        picker = page.get_by_label("Open in")
+        picker = page.locator("#terminal-unit")  # "Open in" alone also matches "Open incidents"
         await expect(picker.locator("option")).to_have_text(["host", "relay-controller (app)"])
         await picker.select_option("relay-controller")
         await page.get_by_role("button", name="Open terminal").click()
