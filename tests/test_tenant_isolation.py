@@ -14,6 +14,7 @@ from signalbeam.server.runtime import Runtime
 from signalbeam.server.services import tenants
 from signalbeam.server.services import users as user_service
 from tests.helpers import enroll, enrollment_token, eventually, new_device, sync
+from tests.server.receivers import HttpReceiver, http_receiver
 from tests.server.test_alerts import go_offline, incidents
 
 
@@ -263,3 +264,41 @@ async def deliveries(client: httpx.AsyncClient, notifier: str) -> list[dict[str,
         await client.get(f"/api/v1/alerts/notifiers/{notifier}/deliveries")
     ).json()
     return found
+
+
+async def test_webhooks_stay_inside_the_tenant(
+    client: httpx.AsyncClient, anon: httpx.AsyncClient, other: Other
+) -> None:
+    with http_receiver() as theirs, http_receiver() as ours:
+        hook = {"name": "acme-events", "url": theirs.url, "events": ["device.*"]}
+        assert (await other.client.post("/api/v1/webhooks", json=hook)).status_code == 201
+        assert (await client.get("/api/v1/webhooks")).json() == []
+        path = "/api/v1/webhooks/acme-events"
+        assert (await client.get(path)).status_code == 404
+        assert (await client.get(f"{path}/deliveries")).status_code == 404
+        assert (await client.post(f"{path}/test")).status_code == 404
+        assert (await client.patch(path, json={"enabled": False})).status_code == 404
+        assert (await client.delete(path)).status_code == 404
+        # The same name in our tenant is our own webhook.
+        mine = {"name": "acme-events", "url": ours.url, "events": ["device.*"]}
+        assert (await client.post("/api/v1/webhooks", json=mine)).status_code == 201
+
+        await new_device(client, anon, "our-pi")
+        labels = {"set": {"site": "x"}}
+        await other.client.patch("/api/v1/devices/acme-pi/labels", json=labels)
+        await eventually(lambda: posted(theirs, "device.labels_changed"), "acme's event")
+        await eventually(lambda: posted(ours, "device.online"), "our device's events")
+        assert {r.json()["event"]["device_id"] for r in theirs.requests} == {"acme-pi"}
+        assert {r.json()["event"]["device_id"] for r in ours.requests} == {"our-pi"}
+
+        (owed,) = (await other.client.get(f"{path}/deliveries")).json()
+        for redeliver in (
+            f"{path}/deliveries/{owed['id']}/redeliver",
+            f"/api/v1/alerts/deliveries/{owed['id']}/redeliver",
+        ):
+            assert (await client.post(redeliver)).status_code == 404
+        assert (await other.client.get(path)).json()["enabled"] is True
+
+
+async def posted(receiver: HttpReceiver, type_: str) -> bool:
+    return any(r.json()["event"]["type"] == type_ for r in receiver.requests)

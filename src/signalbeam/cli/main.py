@@ -25,6 +25,7 @@ from signalbeam.cli import (
     tokens,
     transfers,
     users,
+    webhooks,
 )
 from signalbeam.cli.output import CliError
 from signalbeam.domain.errors import DomainError
@@ -62,6 +63,7 @@ app.add_typer(artifacts.app, name="artifacts")
 app.add_typer(rollouts.app, name="rollouts")
 app.add_typer(events.app, name="events")
 app.add_typer(alerts.app, name="alerts")
+app.add_typer(webhooks.app, name="webhooks")
 app.add_typer(users.app, name="users")
 app.add_typer(users.api_tokens, name="api-tokens")
 app.add_typer(sim.app, name="sim")

@@ -108,3 +108,4 @@ class EventType(StrEnum):
     INCIDENT_RESOLVED = "incident.resolved"
     DEVICE_METRIC_ABOVE = "device.metric_above"
     DEVICE_METRIC_NORMAL = "device.metric_normal"
+    WEBHOOK_CHANGED = "webhook.changed"

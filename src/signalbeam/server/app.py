@@ -36,6 +36,7 @@ from signalbeam.server.api.management.v1 import (
     sessions,
     signing,
     users,
+    webhooks,
 )
 from signalbeam.server.bootstrap import Startup, prepare
 from signalbeam.server.discovery import Advertiser
@@ -72,6 +73,7 @@ def _management_router() -> APIRouter:
         actions,
         alerts,
         notifiers,
+        webhooks,
     ):
         router.include_router(module.router)
     return router

@@ -550,6 +550,9 @@ class Notifier(Base):
     enabled: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime]
     created_by: Mapped[str] = mapped_column(String(255))
+    # A webhook: the event types it is sent ("device.*,rollout.completed"), not incidents.
+    # It shares the notifier's signing, deliveries, retries and log. None: an alert notifier.
+    events: Mapped[str | None] = mapped_column(Text)
 
 
 class Delivery(Base):
@@ -561,6 +564,8 @@ class Delivery(Base):
         UniqueConstraint("notifier_id", "incident_id", "transition"),
         Index("ix_deliveries_due", "state", "next_attempt_at"),
         Index("ix_deliveries_notifier", "notifier_id", "id"),
+        # One delivery per webhook and event: an event is never sent twice to one webhook.
+        Index("ix_deliveries_event", "notifier_id", "event_id", unique=True),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -575,6 +580,9 @@ class Delivery(Base):
     last_result: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     delivered_at: Mapped[datetime | None]
+    # The event a webhook's delivery carries (no foreign key: retention may drop the event
+    # while its delivery log is kept).
+    event_id: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class DeliveryAttempt(Base):

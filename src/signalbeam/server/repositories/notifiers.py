@@ -7,21 +7,32 @@ from sqlalchemy import func, select
 from signalbeam.server.db.models import Delivery, DeliveryAttempt, Notifier
 from signalbeam.server.repositories.base import TenantRepository
 
+# Alert notifiers; a row with `events` set is a webhook.
+ALERTS = Notifier.events.is_(None)
+
 
 class NotifierRepository(TenantRepository):
-    """Notifiers and deliveries of one tenant."""
+    """Notifiers and deliveries of one tenant (webhooks are in `WebhookRepository`)."""
 
     async def all(self) -> list[Notifier]:
-        query = select(Notifier).where(Notifier.tenant_id == self.tenant_id)
+        query = select(Notifier).where(Notifier.tenant_id == self.tenant_id, ALERTS)
         return list(await self.session.scalars(query.order_by(Notifier.name)))
 
     async def enabled(self) -> list[Notifier]:
         query = select(Notifier).where(
-            Notifier.tenant_id == self.tenant_id, Notifier.enabled.is_(True)
+            Notifier.tenant_id == self.tenant_id, Notifier.enabled.is_(True), ALERTS
         )
         return list(await self.session.scalars(query))
 
     async def get(self, name: str) -> Notifier | None:
+        return await self.session.scalar(
+            select(Notifier).where(
+                Notifier.tenant_id == self.tenant_id, Notifier.name == name, ALERTS
+            )
+        )
+
+    async def holder(self, name: str) -> Notifier | None:
+        """The notifier or webhook that has this name: they share names."""
         return await self.session.scalar(
             select(Notifier).where(Notifier.tenant_id == self.tenant_id, Notifier.name == name)
         )

@@ -28,6 +28,7 @@ from signalbeam.server.repositories.notifiers import NotifierRepository
 from signalbeam.server.repositories.rollouts import RolloutRepository
 from signalbeam.server.repositories.signing import SigningRepository
 from signalbeam.server.repositories.users import ApiTokenRepository, UserRepository
+from signalbeam.server.repositories.webhooks import WebhookRepository
 from signalbeam.server.services.bus import EventBus, EventPayload
 
 
@@ -147,6 +148,7 @@ class UnitOfWork:
         self.incidents = IncidentRepository(self.session, tenant)
         self.notifiers = NotifierRepository(self.session, tenant)
         self.silences = SilenceRepository(self.session, tenant)
+        self.webhooks = WebhookRepository(self.session, tenant)
         return self
 
     async def __aexit__(

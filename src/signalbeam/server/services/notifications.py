@@ -151,6 +151,15 @@ async def send(
         return Outcome(False, error=f"{type(err).__name__}: {err}"[:300])
 
 
+async def send_event(http: httpx.AsyncClient, webhook: Notifier, delivery: Delivery) -> Outcome:
+    """One event to one webhook: the body stored when it was queued, signed like a notice."""
+    try:
+        extra = {"X-SignalBeam-Event": delivery.transition}
+        return await _post_json(http, webhook, delivery.notice, delivery.id, extra)
+    except (httpx.HTTPError, OSError, TimeoutError) as err:
+        return Outcome(False, error=f"{type(err).__name__}: {err}"[:300])
+
+
 async def _post(
     http: httpx.AsyncClient,
     notifier: Notifier,
@@ -159,14 +168,25 @@ async def _post(
     delivery_id: int,
 ) -> Outcome:
     payload = webhook_body(notices) if kind is NotifierKind.WEBHOOK else chat_body(kind, notices)
+    return await _post_json(http, notifier, payload, delivery_id)
+
+
+async def _post_json(
+    http: httpx.AsyncClient,
+    notifier: Notifier,
+    payload: dict[str, Any],
+    delivery_id: int,
+    extra: dict[str, str] | None = None,
+) -> Outcome:
     body = orjson.dumps(payload)
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "SignalBeam",
         # The same id on a retry: a receiver that saw it already can ignore it.
         "X-SignalBeam-Delivery": str(delivery_id),
+        **(extra or {}),
     }
-    if kind is NotifierKind.WEBHOOK and notifier.secret:
+    if notifier.kind == NotifierKind.WEBHOOK.value and notifier.secret:
         headers[SIGNATURE_HEADER] = sign(notifier.secret, int(time.time()), body)
     url = str(notifier.config["url"])
     response = await http.post(url, content=body, headers=headers, timeout=SEND_SECONDS)

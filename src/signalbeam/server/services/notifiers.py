@@ -100,8 +100,10 @@ async def create(runtime: Runtime, actor: Actor, draft: NotifierDraft) -> Create
     if kind is NotifierKind.WEBHOOK and not secret:
         secret = made = secrets.token_urlsafe(32)
     async with runtime.unit_of_work(actor) as uow:
-        if await uow.notifiers.get(name) is not None:
-            raise Conflict(f'notifier "{name}" already exists', field="name")
+        holder = await uow.notifiers.holder(name)
+        if holder is not None:
+            what = "notifier" if holder.events is None else "webhook (they share names)"
+            raise Conflict(f'{what} "{name}" already exists', field="name")
         notifier = await uow.notifiers.add(
             Notifier(
                 name=name,

@@ -20,8 +20,15 @@ from sqlalchemy import select, update
 from signalbeam.domain.notifications import DeliveryState, Plan, Storms, retry_at
 from signalbeam.server.db.models import Delivery, DeliveryAttempt, Notifier
 from signalbeam.server.runtime import Runtime
-from signalbeam.server.services.notifications import Outcome, base_url, notice_of, send
+from signalbeam.server.services.notifications import (
+    Outcome,
+    base_url,
+    notice_of,
+    send,
+    send_event,
+)
 from signalbeam.server.workers.leadership import Leadership
+from signalbeam.server.workers.webhooks import WebhookMatcher
 
 log = logging.getLogger(__name__)
 LEASE = "deliveries"
@@ -43,6 +50,8 @@ class DeliveryWorker:
         # Kept here: only the process holding the lease delivers (a takeover forgets a storm
         # in progress, which costs at most one more grouped message).
         self.storms = Storms()
+        # Webhooks' deliveries are queued here from the event log, just before each round.
+        self.matcher = WebhookMatcher(runtime)
 
     async def run(self) -> None:
         async with httpx.AsyncClient(follow_redirects=False) as http:
@@ -58,7 +67,9 @@ class DeliveryWorker:
         now = datetime.now(UTC)
         try:
             if not await self.leadership.hold(now):
+                self.matcher.forget()  # another process leads: start from the stored cursor
                 return 0
+            await self.matcher.run_once()
             return await deliver_due(self.runtime, http, self.storms, now)
         except Exception:
             log.exception("delivering notifications failed; retrying in %.1fs", self.interval)
@@ -136,15 +147,17 @@ async def _deliver(
     url = base_url(runtime)
     results = []
     unreachable: Outcome | None = None
-    planned = messages(notifier.id, owed, storms, now)
+    if notifier.events is not None:  # a webhook: one event a message, never grouped
+        planned = Messages(send=[[delivery] for delivery in owed])
+    else:
+        planned = messages(notifier.id, owed, storms, now)
     for message in planned.send:
         if unreachable is not None:
             # Its receiver did not answer this round: the rest wait for the next try too,
             # rather than each waiting out its own timeout.
             results.append((message, unreachable))
             continue
-        notices = [notice_of(d, url) for d in message]
-        outcome = await send(http, notifier, notices, message[0].id)
+        outcome = await _send(http, notifier, message, url)
         runtime.metrics.meters.delivery(notifier.tenant_id, notifier.kind, outcome.delivered)
         results.append((message, outcome))
         if not outcome.delivered:
@@ -154,6 +167,14 @@ async def _deliver(
             if outcome.status_code is None:
                 unreachable = outcome
     await _record(runtime, results, planned.held, now)
+
+
+async def _send(
+    http: httpx.AsyncClient, notifier: Notifier, message: list[Delivery], url: str
+) -> Outcome:
+    if notifier.events is not None:
+        return await send_event(http, notifier, message[0])
+    return await send(http, notifier, [notice_of(d, url) for d in message], message[0].id)
 
 
 async def _record(
