@@ -92,6 +92,18 @@ def serve(
         bool,
         typer.Option(help="Let --metrics-listen bind an address other machines can reach"),
     ] = False,
+    otlp_endpoint: Annotated[
+        str | None,
+        typer.Option(
+            # The standard OpenTelemetry variable too, as OTel-aware deployments set it.
+            envvar=["SIGNALBEAM_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"],
+            help="Send traces to this OpenTelemetry collector (OTLP/HTTP), e.g. http://127.0.0.1:4318",
+        ),
+    ] = None,
+    log_format: Annotated[
+        str | None,
+        typer.Option(envvar="SIGNALBEAM_LOG_FORMAT", help="text, or json: one object per line"),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "info",
 ) -> None:
     """Start the control plane (migrates the database and creates the first admin on first start)."""
@@ -109,6 +121,8 @@ def serve(
             mdns=mdns,
             metrics_listen=metrics_listen,
             metrics_allow_remote=metrics_allow_remote or None,
+            otlp_endpoint=otlp_endpoint,
+            log_format=log_format,
         )
     except DomainError as err:
         fail(err.detail)

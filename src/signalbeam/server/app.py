@@ -41,6 +41,8 @@ from signalbeam.server.api.management.v1 import (
 from signalbeam.server.bootstrap import Startup, prepare
 from signalbeam.server.discovery import Advertiser
 from signalbeam.server.observability import routes as metrics_routes
+from signalbeam.server.observability import tracing as tracing_setup
+from signalbeam.server.observability.request_context import RequestContext
 from signalbeam.server.observability.request_meter import RequestMeter
 from signalbeam.server.runtime import Runtime, build_runtime
 from signalbeam.server.services.metric_watch import MetricWatch
@@ -134,6 +136,7 @@ def _start_workers(runtime: Runtime, advertiser: Advertiser | None) -> list[asyn
 def create_app(settings: ServerSettings, on_ready: OnReady | None = None) -> FastAPI:
     """Build the control plane app; nothing touches the database until the lifespan starts."""
     runtime = build_runtime(settings)
+    tracing = tracing_setup.install(settings, runtime.engine)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -159,6 +162,9 @@ def create_app(settings: ServerSettings, on_ready: OnReady | None = None) -> Fas
             await ingest_task
             runtime.bus.close()
             await runtime.engine.dispose()
+            if tracing is not None:
+                # Send the last batch of spans (the exporter blocks on HTTP).
+                await asyncio.to_thread(tracing.shutdown)
 
     app = ControlPlaneApp(
         title="SignalBeam",
@@ -167,10 +173,13 @@ def create_app(settings: ServerSettings, on_ready: OnReady | None = None) -> Fas
         docs_url="/api/docs",
         redoc_url=None,
         lifespan=lifespan,
+        telemetry=tracing.telemetry() if tracing else tracing_setup.TELEMETRY_OFF,
     )
     app.state.runtime = runtime
     meters = runtime.metrics.meters
-    app.sync_fast_path = RequestMeter(SyncFastPath(runtime), meters, route=SYNC_PATH)
+    app.sync_fast_path = RequestContext(
+        RequestMeter(SyncFastPath(runtime), meters, route=SYNC_PATH), route=SYNC_PATH
+    )
     problems.install(app)
     openapi_document.install(app)
     app.include_router(_health_router())
@@ -184,6 +193,9 @@ def create_app(settings: ServerSettings, on_ready: OnReady | None = None) -> Fas
     app.add_middleware(
         BodyLimitMiddleware, limit=settings.max_body_bytes, exempt_prefixes=("/api/v1/artifacts/",)
     )
-    # Outermost, so it times what the client waits for and sees the status it gets.
+    # Outside the routes and the body limit, so it times what the client waits for and sees
+    # the status it gets.
     app.add_middleware(RequestMeter, meters=meters)
+    # Around that, so the request id is in every log line and the response, errors included.
+    app.add_middleware(RequestContext)
     return app

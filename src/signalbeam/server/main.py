@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import logging
 import socket
 from types import FrameType
 
@@ -15,6 +14,7 @@ from signalbeam.protocol.sessions import MAX_FRAME_BYTES
 from signalbeam.server.app import create_app
 from signalbeam.server.bootstrap import Startup, prepare
 from signalbeam.server.observability import listener as metrics_listener
+from signalbeam.server.observability import logs
 from signalbeam.server.runtime import Runtime, build_runtime
 from signalbeam.server.services import tenants
 from signalbeam.server.settings import ServerSettings
@@ -114,15 +114,14 @@ class ControlPlaneServer(uvicorn.Server):
 
 def run(settings: ServerSettings, log_level: str) -> None:
     """Serve until stopped."""
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(settings.log_format, log_level)
     application = create_app(settings, on_ready=lambda startup: on_ready(settings, startup))
     config = uvicorn.Config(
         application,
         host=settings.host,
         port=settings.port,
         log_level=log_level,
+        log_config=logs.uvicorn_log_config(settings.log_format),
         access_log=False,
         timeout_graceful_shutdown=10,
         # Session streams (protocol/sessions.py): frames are bounded, so is what one may hold.

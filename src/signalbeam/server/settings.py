@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -57,6 +59,25 @@ class ServerSettings(BaseSettings):
     metrics_listen: str | None = None
     # Per-device cpu/memory/disk series for up to this many online devices (0: none).
     metrics_device_limit: int = Field(default=0, ge=0, le=DEVICE_HARD_LIMIT)
+
+    # OpenTelemetry: traces go to this OTLP/HTTP collector (base URL, e.g. http://host:4318);
+    # None, the default, loads no tracing at all.
+    otlp_endpoint: str | None = None
+    # Log lines as human text or as one JSON object each (for log shippers).
+    log_format: Literal["text", "json"] = "text"
+
+    @field_validator("otlp_endpoint")
+    @classmethod
+    def _collector_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        url = urlsplit(value)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValueError(
+                f"{value!r} is not an OTLP/HTTP collector URL: give one such as"
+                " http://127.0.0.1:4318 (traces are sent to its /v1/traces)"
+            )
+        return value
 
     @field_validator("metrics_listen")
     @classmethod

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from signalbeam.domain.errors import Unauthenticated
+from signalbeam.server.observability import tracing
 from signalbeam.server.runtime import Runtime
 from signalbeam.server.services import sync as sync_service
 from signalbeam.server.services import users as user_service
@@ -38,7 +39,10 @@ def bearer_secret(header: str, what: str) -> str:
 
 async def current_actor(request: Request, runtime: RuntimeDep) -> Actor:
     """The user behind the request's API token."""
-    return await user_service.authenticate(runtime, bearer(request, "API token"))
+    actor = await user_service.authenticate(runtime, bearer(request, "API token"))
+    # Which tenant a request span served, never who or with what token.
+    tracing.annotate(tenant_id=actor.tenant_id)
+    return actor
 
 
 async def current_device(request: Request, runtime: RuntimeDep) -> DevicePrincipal:

@@ -16,6 +16,13 @@ KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPT
 
 def route_template(scope: Scope) -> str:
     """The matched route's path template (`/api/v1/devices/{device_id}`), never the raw path."""
+    # FastAPI keeps an included router's routes as declared (`/devices/{device_id}`) and puts
+    # the whole template, prefixes and all, in its per-request routing state.
+    state = scope.get("fastapi")
+    effective = state.get("effective_route_context") if isinstance(state, dict) else None
+    path = getattr(effective, "path", None)
+    if isinstance(path, str) and path and not isinstance(scope.get("route"), Mount):
+        return path
     route = scope.get("route")
     if route is None:
         return UNMATCHED

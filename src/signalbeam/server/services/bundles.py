@@ -13,6 +13,7 @@ from signalbeam.domain.semver import Version, parse_version
 from signalbeam.protocol.bundle_v1 import BundleSpec, parse_bundle
 from signalbeam.protocol.bundle_yaml import changed_paths, unified_diff
 from signalbeam.server.db.models import Bundle, BundleVersion
+from signalbeam.server.observability.tracing import traced
 from signalbeam.server.repositories.bundles import AlreadyStored
 from signalbeam.server.runtime import Runtime
 from signalbeam.server.services import artifacts as artifact_service
@@ -111,6 +112,7 @@ def _checked_version(spec: BundleSpec) -> Version:
 STORE_ATTEMPTS = 4
 
 
+@traced("bundles.push")
 async def push(runtime: Runtime, actor: Actor, document: Any) -> Pushed:
     """Store a new bundle version; the same version again is fine only with the same content."""
     actor.require(Role.OPERATOR)
@@ -325,6 +327,7 @@ def _describe(target: Target) -> str:
     return "the device list"
 
 
+@traced("bundles.assign")
 async def assign(
     runtime: Runtime, actor: Actor, name: str, version: str, target: Target
 ) -> Assignment:

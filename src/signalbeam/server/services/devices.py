@@ -10,6 +10,7 @@ from signalbeam.domain.metrics import MAX_POINTS, Bucket, choose_step, downsampl
 from signalbeam.domain.model import EventType, GroupKind, Presence, Role
 from signalbeam.domain.selectors import Selector, parse_selector
 from signalbeam.server.db.models import Device, Event, Group
+from signalbeam.server.observability.tracing import traced
 from signalbeam.server.repositories.devices import SORT_COLUMNS, DeviceQuery
 from signalbeam.server.repositories.events import EventQuery
 from signalbeam.server.runtime import Runtime
@@ -96,6 +97,7 @@ async def find_device(uow: UnitOfWork, device_id: str) -> Device:
     return device
 
 
+@traced("devices.list_devices")
 async def list_devices(
     runtime: Runtime, actor: Actor, request: DeviceFilter
 ) -> tuple[list[Device], int]:
@@ -113,6 +115,7 @@ async def groups_of(uow: UnitOfWork, device: Device) -> list[str]:
     return sorted(names)
 
 
+@traced("devices.show")
 async def show(runtime: Runtime, actor: Actor, device_id: str, events: int = 20) -> DeviceDetail:
     """A device with its groups and latest activity."""
     async with runtime.unit_of_work(actor) as uow:

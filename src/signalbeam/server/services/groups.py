@@ -10,6 +10,7 @@ from signalbeam.domain.errors import Conflict, InvalidInput, NotFound
 from signalbeam.domain.model import EventType, GroupKind, Role
 from signalbeam.domain.selectors import parse_selector
 from signalbeam.server.db.models import Device, Group
+from signalbeam.server.observability.tracing import traced
 from signalbeam.server.runtime import Runtime
 from signalbeam.server.services.context import Actor, UnitOfWork
 from signalbeam.server.services.devices import DeviceFilter, list_devices
@@ -26,6 +27,7 @@ class GroupSummary:
     members: int
 
 
+@traced("groups.create")
 async def create(
     runtime: Runtime, actor: Actor, name: str, selector: str | None, description: str = ""
 ) -> Group:
@@ -91,6 +93,7 @@ async def show(
     return group, devices, total
 
 
+@traced("groups.change_members")
 async def change_members(
     runtime: Runtime, actor: Actor, name: str, device_ids: list[str], *, add: bool
 ) -> Group:

@@ -17,6 +17,7 @@ from signalbeam.domain.model import EventType, Role
 from signalbeam.domain.rollout_policy import format_waves
 from signalbeam.domain.rollouts import Outcome, RolloutPlan, RolloutPolicy, RolloutState
 from signalbeam.server.db.models import BundleVersion, Rollout
+from signalbeam.server.observability.tracing import traced
 from signalbeam.server.repositories.rollouts import StaleRollout
 from signalbeam.server.runtime import Runtime
 from signalbeam.server.services.bundles import LATEST, Target, newest_first
@@ -111,6 +112,7 @@ async def plan(runtime: Runtime, actor: Actor, request: RolloutRequest) -> Plann
     return PlannedRollout(version.name, version.version, document, len(device_ids), result)
 
 
+@traced("rollouts.create")
 async def create(runtime: Runtime, actor: Actor, request: RolloutRequest) -> RolloutView:
     """Store a new running rollout; the engine starts its first wave on its next step."""
     actor.require(Role.OPERATOR)
@@ -179,6 +181,7 @@ async def show(runtime: Runtime, actor: Actor, rollout_id: int) -> RolloutView:
     return RolloutView(row, state, logs)
 
 
+@traced("rollouts.control")
 async def control(runtime: Runtime, actor: Actor, rollout_id: int, action: Control) -> RolloutView:
     """Pause, resume, cancel or roll back; retried if the engine saves the rollout meanwhile."""
     actor.require(Role.OPERATOR)

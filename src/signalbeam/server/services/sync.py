@@ -17,6 +17,7 @@ from signalbeam.protocol.device_v1 import (
     WatchResponse,
 )
 from signalbeam.server.db.models import Device
+from signalbeam.server.observability.request_context import serving_device
 from signalbeam.server.runtime import Runtime
 from signalbeam.server.services.device_cache import DevicePrincipal
 from signalbeam.server.workers.ingest import Ingestor, SyncRecord
@@ -27,6 +28,7 @@ async def authenticate(runtime: Runtime, credential: str) -> DevicePrincipal:
     credential_hash = runtime.hasher.hash(credential)
     cached = runtime.devices.get(credential_hash)
     if cached is not None:
+        serving_device(cached.device_id)
         return cached
     version = runtime.devices.version
     principal = await runtime.credential_lookups.principal(credential_hash)
@@ -36,6 +38,7 @@ async def authenticate(runtime: Runtime, credential: str) -> DevicePrincipal:
             "enroll again with `signalbeam-agent register`"
         )
     runtime.devices.put(credential_hash, principal, version)
+    serving_device(principal.device_id)
     return principal
 
 

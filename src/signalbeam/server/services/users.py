@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from signalbeam.domain.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 from signalbeam.domain.model import EventType, Role
 from signalbeam.server.db.models import ApiToken, User
+from signalbeam.server.observability.tracing import traced
 from signalbeam.server.repositories import credentials
 from signalbeam.server.repositories import tenants as tenant_repo
 from signalbeam.server.runtime import Runtime
@@ -57,6 +58,7 @@ async def issue_token(
     return IssuedToken(token=token, secret=secret)
 
 
+@traced("users.authenticate")
 async def authenticate(runtime: Runtime, secret: str) -> Actor:
     """The user behind an API token, or a 401 saying how to get a valid one."""
     async with runtime.sessions() as session:

@@ -11,9 +11,11 @@ import asyncio
 import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from signalbeam.domain.model import Role
-from signalbeam.domain.rollouts import RolloutState, step
+from signalbeam.domain.rollouts import Outcome, RolloutState, step
+from signalbeam.server.observability import tracing
 from signalbeam.server.repositories.rollouts import StaleRollout, active_ids
 from signalbeam.server.runtime import Runtime
 from signalbeam.server.services.context import Actor
@@ -21,6 +23,9 @@ from signalbeam.server.services.desired import announce_desired
 from signalbeam.server.services.rollout_outcomes import apply_outcome
 from signalbeam.server.services.rollout_targets import current_target, held_devices, observe
 from signalbeam.server.workers.leadership import Leadership
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
 
 log = logging.getLogger(__name__)
 LEASE = "rollout-engine"
@@ -35,6 +40,14 @@ def engine_actor(tenant_id: int) -> Actor:
 
 async def step_rollout(runtime: Runtime, tenant_id: int, rollout_id: int, now: datetime) -> bool:
     """Advance one rollout to `now` and store the result; True when anything changed."""
+    attributes = {"signalbeam.tenant_id": tenant_id, "signalbeam.rollout_id": rollout_id}
+    with tracing.span("rollout.step", attributes) as span:
+        return await _step(runtime, tenant_id, rollout_id, now, span)
+
+
+async def _step(
+    runtime: Runtime, tenant_id: int, rollout_id: int, now: datetime, span: Span | None
+) -> bool:
     async with runtime.unit_of_work(engine_actor(tenant_id)) as uow:
         row = await uow.rollouts.get(rollout_id)
         if row is None or not row.active:
@@ -46,12 +59,27 @@ async def step_rollout(runtime: Runtime, tenant_id: int, rollout_id: int, now: d
         known = [device.device_id for device in state.devices]
         observations = await observe(uow, [*target, *known], held)
         outcome = step(state, now, target, observations)
+        _note_decision(span, state, outcome)
         if outcome.state == state and not outcome.actions:
             return False
         applied = await apply_outcome(uow, row, outcome, now)
         await uow.commit()
     announce_desired(runtime, applied.pending)
     return True
+
+
+def _note_decision(span: Span | None, before: RolloutState, outcome: Outcome) -> None:
+    # What the step decided, so a trace shows when a wave started or a rollout halted.
+    if span is None:
+        return
+    tracing.annotate(
+        span,
+        status=outcome.state.status.value,
+        wave=outcome.state.wave,
+        wave_started=outcome.state.wave > before.wave,
+        actions=len(outcome.actions),
+        changed=outcome.state != before or bool(outcome.actions),
+    )
 
 
 class RolloutEngine:
