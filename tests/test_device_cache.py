@@ -45,3 +45,15 @@ def test_size_stays_bounded() -> None:
         cache.put(f"h{pk}", principal(pk), cache.version)
     assert cache.get("h24") is not None
     assert sum(cache.get(f"h{pk}") is not None for pk in range(25)) <= 10
+
+
+def test_current_finds_the_fresh_copy_by_device_until_evicted_or_expired() -> None:
+    cache = DeviceCache()
+    cache.put("h1", principal(generation=3), cache.version)
+    assert cache.current(1) == principal(generation=3)
+    assert cache.current(2) is None
+    cache.evict(1)
+    assert cache.current(1) is None, "a watch after a change must read the database"
+    stale = DeviceCache(ttl_seconds=-1)
+    stale.put("h1", principal(), stale.version)
+    assert stale.current(1) is None

@@ -42,6 +42,11 @@ class DeviceCache:
             return None
         return entry[1]
 
+    def current(self, pk: int) -> DevicePrincipal | None:
+        """The cached, fresh copy of this device, if there is one."""
+        credential_hash = self._hash_of.get(pk)
+        return None if credential_hash is None else self.get(credential_hash)
+
     def put(self, credential_hash: str, principal: DevicePrincipal, read_at_version: int) -> None:
         """Remember a device read from the database when `version` was `read_at_version`."""
         if read_at_version != self.version:
