@@ -4,8 +4,8 @@
 [--big-storm 1000] [--backend sqlite|postgres] [--quick]`
 
 One real server (sync interval `--interval`) with a webhook notifier pointing at a small HTTP
-receiver run here, which stamps each message as it arrives, and one `device_offline` rule for
-`--for` T. A simulated fleet (in this process, as `signalbeam sim` runs it) comes online; then:
+receiver in its own process (bench/receiver.py), which stamps each message as it arrives, and
+one `device_offline` rule for `--for` T. A simulated fleet (in this process, as `signalbeam sim` runs it) comes online; then:
 
 - storm: `--storm` devices (one block of ids, a site) go silent at once. For each, seconds
   from its last sync (the server's `last_seen_at`) + T to its incident opening (the API's
@@ -29,12 +29,9 @@ import contextlib
 import os
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +39,8 @@ import httpx
 import orjson
 
 from bench.__main__ import raise_file_limit
-from bench.harness import Server, Skip, database, emit, free_port, log, run_server
+from bench.harness import Server, Skip, database, emit, log, run_server
+from bench.receiver import Inbox, receiving
 from bench.session_ops import Meter
 from signalbeam.sim.device import Behaviour, DeviceState, VirtualDevice
 from signalbeam.sim.fleet import Fleet, FleetConfig
@@ -105,43 +103,16 @@ class Message:
 
 @dataclass
 class Receiver:
-    """A webhook receiver on loopback, in its own thread, keeping every message."""
+    """The webhook receiver's messages (it runs in its own process: bench/receiver.py)."""
 
+    inbox: Inbox
     messages: list[Message] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def since(self, at: float, transitions: tuple[str, ...]) -> list[Message]:
         """Messages of these transitions that arrived from `at` (wall clock) on."""
-        with self.lock:
-            return [m for m in self.messages if m.at >= at and m.transition in transitions]
-
-
-@contextlib.contextmanager
-def receiver() -> Iterator[tuple[Receiver, str]]:
-    """Serve a `Receiver` on a free port; its URL."""
-    kept = Receiver()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            arrived = time.time()
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            with kept.lock:
-                kept.messages.append(Message(arrived, orjson.loads(body)))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *_: Any) -> None:
-            pass  # one line per message on stderr would drown the progress lines
-
-    port = free_port()
-    http = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    thread = threading.Thread(target=http.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield kept, f"http://127.0.0.1:{port}/hook"
-    finally:
-        http.shutdown()
-        http.server_close()
+        lines = self.inbox.received()
+        self.messages += [Message(t, orjson.loads(b)) for t, b in lines[len(self.messages) :]]
+        return [m for m in self.messages if m.at >= at and m.transition in transitions]
 
 
 def seconds_summary(values: list[float]) -> dict[str, Any]:
@@ -192,7 +163,7 @@ class Bench:
         self.offset = time.time() - time.monotonic()  # monotonic -> wall clock
 
     def meter(self) -> Meter:
-        """CPU of the server and of this process (the simulator and the receiver)."""
+        """CPU of the server and of this process (the simulator)."""
         return Meter({"server": [self.server.process.pid], "simulator": [os.getpid()]})
 
     async def offline_last_seen(self, ids: set[str]) -> dict[str, float]:
@@ -439,8 +410,9 @@ def run(backend: str, plan: Plan) -> dict[str, Any]:
         tempfile.TemporaryDirectory(prefix="signalbeam-bench-alerts-") as workdir,
         database(backend) as url,
         run_server(Path(workdir), url, extra) as server,
-        receiver() as (hooks, hook),
+        receiving(Path(workdir), status=204) as inbox,
     ):
+        hooks, hook = Receiver(inbox), inbox.url
         log(
             f"alerts ({backend}): {plan.devices:,} devices, storms of {plan.storm} and {plan.big_storm}"
         )

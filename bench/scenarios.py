@@ -339,6 +339,24 @@ def alerts(backend: str, sizes: Sizes) -> dict[str, Any]:
     }
 
 
+def webhooks(backend: str, sizes: Sizes) -> dict[str, Any]:
+    """A burst of events to a webhook: from recorded to received, each once (bench/webhooks.py)."""
+    events = 1000 if sizes.ingest_devices >= FULL.ingest_devices else 200
+    result = _module("webhooks", ["--backend", backend, "--events", str(events)], 600)
+    p95, arrived, repeated = (
+        result["latency_seconds"]["p95"], result["arrived"], result["repeated"]
+    )  # fmt: skip
+    return {
+        "config": {"events": events},
+        "results": result,
+        "targets": [
+            target("event to webhook p95 <= 5 s", p95, p95 <= 5),
+            target("every event arrived, none twice", arrived - repeated,
+                   arrived == events and repeated == 0),
+        ],
+    }  # fmt: skip
+
+
 def metrics_scrape(backend: str, sizes: Sizes) -> dict[str, Any]:
     """GET /metrics with 10,000 devices written into the database (bench/metrics_scrape.py)."""
     devices = sizes.ingest_devices
@@ -394,6 +412,7 @@ DATABASE_SCENARIOS: dict[str, ScenarioFn] = {
     "sse": sse,
     "web-fleet": web_fleet,
     "alerts": alerts,
+    "webhooks": webhooks,
     "rollout-convergence": rollout_convergence,
     "sessions": sessions,
     "reconnect-storm": reconnect_storm,

@@ -62,7 +62,7 @@ def test_a_storm_goes_out_as_one_message_then_one_summary_per_window() -> None:
     storms.sent(KEY, 1, Plan.SINGLE, NOW)
     assert storms.plan(KEY, GROUP_AT + 100, NOW) is Plan.GROUP
     storms.sent(KEY, GROUP_AT + 100, Plan.GROUP, NOW)
-    soon = NOW + timedelta(seconds=2)
+    soon = NOW + SUMMARY_EVERY / 2
     assert storms.plan(KEY, 300, soon) is Plan.HOLD  # still storming: wait for the summary
     later = NOW + SUMMARY_EVERY
     assert storms.plan(KEY, 300, later) is Plan.GROUP

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from signalbeam.domain.notifications import SUMMARY_EVERY, Storms
 from signalbeam.server.db.models import Delivery
@@ -22,7 +22,7 @@ def test_notices_held_in_a_storm_wait_for_its_summary_and_others_still_go() -> N
     first = messages(NOTIFIER, owed(1, 600), storms, NOW)
     assert [len(m) for m in first.send] == [600] and not first.held  # one grouped message
 
-    soon = NOW + timedelta(seconds=2)
+    soon = NOW + SUMMARY_EVERY / 2
     later = messages(NOTIFIER, owed(601, 400) + owed(2000, 1, "rollout-rolled-back"), storms, soon)
     # The storm's newcomers are held until its summary, not left due to fill every round...
     assert len(later.held) == 400

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -12,7 +14,7 @@ from signalbeam.server.db.session import create_engine, create_session_factory
 from signalbeam.server.observability.metrics import Metrics
 from signalbeam.server.security import TokenHasher, load_or_create_key
 from signalbeam.server.services.action_runs import ActionRuns
-from signalbeam.server.services.bus import EventBus
+from signalbeam.server.services.bus import EventBus, EventPayload
 from signalbeam.server.services.context import Actor, UnitOfWork
 from signalbeam.server.services.credential_lookups import CredentialLookups
 from signalbeam.server.services.device_cache import DeviceCache
@@ -20,6 +22,35 @@ from signalbeam.server.services.session_broker import SessionBroker
 from signalbeam.server.services.watch import DesiredStateWatchers
 from signalbeam.server.settings import ServerSettings
 from signalbeam.server.workers.ingest import Ingestor
+
+
+class Doorbell:
+    """Wakes a polling worker early; it still polls, for work another replica queued."""
+
+    def __init__(self) -> None:
+        self._rung = asyncio.Event()
+
+    def ring(self) -> None:
+        self._rung.set()
+
+    async def wait(self, timeout: float) -> None:
+        """Until rung (or already rung since the last wait), or `timeout` seconds."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._rung.wait(), timeout)
+        self._rung.clear()
+
+
+class RingingBus(EventBus):
+    """The event bus, also ringing the delivery worker for every event committed here: webhooks
+    and the notices queued with incident changes go out at once, not at its next poll."""
+
+    def __init__(self, doorbell: Doorbell) -> None:
+        super().__init__()
+        self._doorbell = doorbell
+
+    def publish(self, tenant_id: int, payload: EventPayload) -> None:
+        super().publish(tenant_id, payload)
+        self._doorbell.ring()
 
 
 @dataclass
@@ -39,6 +70,7 @@ class Runtime:
     broker: SessionBroker
     metrics: Metrics
     action_runs: ActionRuns = field(default_factory=ActionRuns)
+    deliveries_due: Doorbell = field(default_factory=Doorbell)
 
     def begin_shutdown(self) -> None:
         """End live event streams, sessions and held long polls so the process can stop."""
@@ -61,7 +93,8 @@ def build_runtime(settings: ServerSettings) -> Runtime:
     )
     engine = create_engine(settings.resolved_database_url)
     sessions = create_session_factory(engine)
-    bus = EventBus()
+    deliveries_due = Doorbell()
+    bus = RingingBus(deliveries_due)
     watchers = DesiredStateWatchers()
     ingestor = Ingestor(sessions, bus, settings.ingest_max_batch, settings.ingest_writer_count)
     return Runtime(
@@ -77,4 +110,5 @@ def build_runtime(settings: ServerSettings) -> Runtime:
         artifacts=FilesystemStore(settings.data_dir / "artifacts"),
         broker=SessionBroker(watchers),
         metrics=Metrics(sessions, ingestor, settings.metrics_device_limit),
+        deliveries_due=deliveries_due,
     )
