@@ -60,7 +60,11 @@ async def test_devices_probe_a_stopped_server_without_watching_and_return_when_i
             "every device probing again",
         )
         assert fleet.stats.watch_errors == watches, "the watch waits for a good sync"
-        assert set(fleet.stats.errors) == {"sync: ConnectError", "watch: ConnectError"}
+        kinds = set(fleet.stats.errors)
+        assert {"sync: ConnectError", "watch: ConnectError"} <= kinds, "both probe a closed port"
+        # A sync sent on a kept-alive connection as the stopping server closed it ends in a
+        # ReadError (HTTP/1.1's keep-alive race); what must never happen is an error answer.
+        assert kinds <= {"sync: ConnectError", "watch: ConnectError", "sync: ReadError"}, kinds
 
         server = start_server(tmp_path / "server", flags, port=port)
         try:
