@@ -34,9 +34,15 @@ class Doorbell:
         self._rung.set()
 
     async def wait(self, timeout: float) -> None:
-        """Until rung (or already rung since the last wait), or `timeout` seconds."""
+        """Until rung (or already rung since the last wait), or `timeout` seconds.
+
+        `asyncio.timeout`, not `wait_for`: on Python 3.11, `wait_for` swallows a cancellation
+        that arrives as the bell rings, and the worker then never stopped (server shutdown
+        hung until its lifespan timed out, one run in a few).
+        """
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._rung.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._rung.wait()
         self._rung.clear()
 
 
