@@ -148,8 +148,11 @@ class RolloutEngine:
         return changed
 
     async def _sleep(self) -> None:
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that
+        # arrives as a report wakes the engine, and the server's shutdown then never ends.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), self.interval)
+            async with asyncio.timeout(self.interval):
+                await self._wake.wait()
         if self._wake.is_set():
             # Reports come in bursts; a short pause lets one step take in the whole burst.
             await asyncio.sleep(MIN_GAP)
