@@ -197,7 +197,8 @@
     var next = 0, clock = 0, speed = 1, timer = null, state = "paused";
     function wait() {
       if (next >= frames.length) { state = "ended"; show("ended", "Ended."); return; }
-      var seconds = Math.min(Math.max(frames[next].at - clock, 0), maxPause) / speed;
+      // The first output shows at once: the silence before it is the session starting.
+      var seconds = next === 0 ? 0 : Math.min(Math.max(frames[next].at - clock, 0), maxPause) / speed;
       timer = setTimeout(step, seconds * 1000);
     }
     function step() {
