@@ -16,10 +16,15 @@ class DesiredStateWatchers:
         self._generations: dict[int, int] = {}
         # The desired state the last wake-up announced; shared dicts, one per assignment.
         self._specs: dict[int, dict[str, Any]] = {}
+        self._stopping = False
 
     def register(self, device_pk: int) -> asyncio.Event:
         """An event set when this device's desired state changes; release it when done."""
         event = asyncio.Event()
+        if self._stopping:
+            # A watch that comes after the server began to stop answers at once: held, it
+            # outlived the graceful shutdown and was cancelled with an HTTP 500.
+            event.set()
         self._waiters[device_pk].add(event)
         return event
 
@@ -62,7 +67,9 @@ class DesiredStateWatchers:
         return self._generations.get(device_pk, -1)
 
     def wake_all(self) -> None:
-        """Wake every held watch (server shutdown): each answers with its current generation."""
+        """Wake every held watch (server shutdown): each answers with its current generation,
+        and so does every watch after this."""
+        self._stopping = True
         for waiters in self._waiters.values():
             for event in waiters:
                 event.set()
