@@ -78,7 +78,8 @@ async def ask(
             )
         try:
             await socket.send_text(session.open_frame)
-            return await asyncio.wait_for(_answer_unless_ended(session, socket), ANSWER_SECONDS)
+            async with asyncio.timeout(ANSWER_SECONDS):
+                return await _answer_unless_ended(session, socket)
         except TimeoutError:
             return Answer(False, f"no answer to the {action} within {ANSWER_SECONDS:g} s")
         except (RuntimeError, OSError, WebSocketDisconnect):

@@ -128,7 +128,8 @@ class SessionBroker:
         """End every session and give their relays up to `seconds` to say goodbye."""
         self.close_all()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._idle.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self._idle.wait()
 
     @property
     def closing(self) -> bool:

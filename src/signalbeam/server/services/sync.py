@@ -101,8 +101,11 @@ async def watch(
         if with_sessions:
             offered = runtime.broker.hand_out(device.pk)
         if current <= generation and not offered:
+            # asyncio.timeout, not wait_for: no extra task per held watch, and on Python 3.11
+            # wait_for can swallow a cancellation that races the wake-up.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await wake.wait()
             # The notifier says which generation woke us; no need to ask the database again.
             announced = runtime.watchers.generation(device.pk)
             if announced >= current:

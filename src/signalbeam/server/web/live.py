@@ -35,7 +35,8 @@ async def _stream(runtime: Runtime, tenant_id: int) -> AsyncIterator[bytes]:
         yield b"retry: %d\n: connected\n\n" % RETRY_MILLISECONDS
         while True:
             try:
-                message = await asyncio.wait_for(subscription.get(), KEEPALIVE_SECONDS)
+                async with asyncio.timeout(KEEPALIVE_SECONDS):
+                    message = await subscription.get()
             except TimeoutError:
                 yield b": keep-alive\n\n"
                 continue

@@ -86,7 +86,8 @@ async def _stream(
                     yield _frame(payload)
         while True:
             try:
-                message = await asyncio.wait_for(subscription.get(), KEEPALIVE_SECONDS)
+                async with asyncio.timeout(KEEPALIVE_SECONDS):
+                    message = await subscription.get()
             except TimeoutError:
                 yield b": keep-alive\n\n"
                 continue
