@@ -105,6 +105,16 @@ async def test_watch_validation(client: httpx.AsyncClient, anon: httpx.AsyncClie
     assert too_long.status_code == 422 and too_long.json()["field"] == "timeout"
     missing = await anon.get("/api/device/v1/watch", headers=auth(credential))
     assert missing.status_code == 422 and missing.json()["field"] == "generation"
+    assert missing.headers["content-type"] == "application/problem+json"
+    word = await anon.get(
+        "/api/device/v1/watch", params={"generation": "two"}, headers=auth(credential)
+    )
+    assert word.status_code == 422 and word.json()["field"] == "generation"
+    # A stranger learns nothing about the query's rules: no credential is a 401 first.
+    stranger = await anon.get("/api/device/v1/watch", params={"timeout": 3600})
+    assert stranger.status_code == 401
+    wrong = await anon.post("/api/device/v1/watch", headers=auth(credential))
+    assert wrong.status_code == 405 and "GET" in wrong.headers["allow"]
 
 
 async def test_telemetry_is_stored_once_in_order(

@@ -17,9 +17,11 @@ from signalbeam import __version__
 from signalbeam.server.api import openapi_document, problem_responses, problems
 from signalbeam.server.api.deps import RuntimeDep
 from signalbeam.server.api.device.v1.artifacts import router as device_artifacts_router
+from signalbeam.server.api.device.v1.fast_paths import ControlPlaneApp
 from signalbeam.server.api.device.v1.routes import router as device_router
 from signalbeam.server.api.device.v1.sessions import router as device_sessions_router
-from signalbeam.server.api.device.v1.sync_fast_path import SYNC_PATH, ControlPlaneApp, SyncFastPath
+from signalbeam.server.api.device.v1.sync_fast_path import SYNC_PATH, SyncFastPath
+from signalbeam.server.api.device.v1.watch_fast_path import WATCH_PATH, WatchFastPath
 from signalbeam.server.api.limits import BodyLimitMiddleware
 from signalbeam.server.api.management.v1 import (
     actions,
@@ -177,9 +179,14 @@ def create_app(settings: ServerSettings, on_ready: OnReady | None = None) -> Fas
     )
     app.state.runtime = runtime
     meters = runtime.metrics.meters
-    app.sync_fast_path = RequestContext(
-        RequestMeter(SyncFastPath(runtime), meters, route=SYNC_PATH), route=SYNC_PATH
-    )
+    app.fast_paths = {
+        ("POST", SYNC_PATH): RequestContext(
+            RequestMeter(SyncFastPath(runtime), meters, route=SYNC_PATH), route=SYNC_PATH
+        ),
+        ("GET", WATCH_PATH): RequestContext(
+            RequestMeter(WatchFastPath(runtime), meters, route=WATCH_PATH), route=WATCH_PATH
+        ),
+    }
     problems.install(app)
     openapi_document.install(app)
     app.include_router(_health_router())

@@ -16,6 +16,7 @@ from signalbeam.protocol.device_v1 import (
     WatchResponse,
 )
 from signalbeam.server.api.deps import CurrentDevice, RuntimeDep, bearer
+from signalbeam.server.api.device.v1.watch_fast_path import DEFAULT_WATCH_SECONDS, MAX_WATCH_SECONDS
 from signalbeam.server.runtime import Runtime
 from signalbeam.server.services import enrollment, telemetry
 from signalbeam.server.services import sync as sync_service
@@ -54,7 +55,9 @@ async def watch(
     runtime: RuntimeDep,
     device: CurrentDevice,
     generation: Annotated[int, Query(ge=-1, description="the desired generation the agent holds")],
-    timeout: Annotated[float, Query(ge=0, le=60, description="seconds to hold the request")] = 30,
+    timeout: Annotated[
+        float, Query(ge=0, le=MAX_WATCH_SECONDS, description="seconds to hold the request")
+    ] = DEFAULT_WATCH_SECONDS,
     with_desired: Annotated[
         bool, Query(description="include the new desired state in a `changed` answer")
     ] = False,
@@ -62,7 +65,10 @@ async def watch(
         bool, Query(description="answer at once, naming them, when sessions are offered")
     ] = False,
 ) -> WatchResponse:
-    """Long-poll: answers `changed` as soon as the desired generation passes `generation`."""
+    """Long-poll: answers `changed` as soon as the desired generation passes `generation`.
+
+    Served by `WatchFastPath` in the running server, like sync (see `fast_paths`).
+    """
     return await sync_service.watch(
         runtime, device, generation, timeout, with_desired=with_desired, with_sessions=with_sessions
     )
