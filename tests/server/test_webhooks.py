@@ -169,7 +169,7 @@ async def test_deliveries_survive_a_restart_and_no_event_is_sent_twice(
             await new_device(second.client, second.anon, "pi-after")
             await eventually(lambda: posts(receiver, 3), "pi-after's registration")
             log = await eventually(lambda: attempted(second.client, "ops", 1), "the log")
-            assert [d["state"] for d in log] == ["delivered", "delivered"]
+            assert [d["state"] for d in log] == ["delivered", "delivered"], log
         devices = [r.json()["event"]["device_id"] for r in receiver.requests]
         assert devices == ["pi-before", "pi-before", "pi-after"]  # failed, retried, new
         assert all(r.signed_by(key) for r in receiver.requests)

@@ -227,6 +227,8 @@ async def redeliver(runtime: Runtime, actor: Actor, delivery_id: int) -> Deliver
         delivery.attempts = 0
         delivery.next_attempt_at = datetime.now(UTC)
         await uow.commit()
+    # No event is recorded, so nothing else rings: without this it waits for the next poll.
+    runtime.deliveries_due.ring()
     return delivery
 
 

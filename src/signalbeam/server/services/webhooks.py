@@ -178,6 +178,8 @@ async def redeliver(runtime: Runtime, actor: Actor, name: str, delivery_id: int)
         delivery.attempts = 0
         delivery.next_attempt_at = datetime.now(UTC)
         await uow.commit()
+    # No event is recorded, so nothing else rings: without this it waits for the next poll.
+    runtime.deliveries_due.ring()
     return delivery
 
 

@@ -22,6 +22,7 @@ from signalbeam.server.web import (
     live,
     notifiers,
     users,
+    webhooks,
 )
 
 STATIC = Path(__file__).parent / "static"
@@ -42,6 +43,7 @@ def install(app: FastAPI) -> None:
         alerts,
         alert_rules,
         notifiers,
+        webhooks,
         users,
         live,
     )
