@@ -123,6 +123,12 @@ class Process:
             await asyncio.sleep(poll)
         return None
 
+    def kill(self, sig: signal.Signals) -> None:
+        """Signal the process itself (not its helpers), as an engine signals a container."""
+        if self.alive():  # never signal a pid that now belongs to someone else
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(self.pid, sig)
+
     def signal_group(self, sig: signal.Signals) -> None:
         """Signal its whole process group (it leads its own session)."""
         if self.alive():  # never signal a pid that now belongs to someone else

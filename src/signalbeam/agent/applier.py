@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import msgspec
 
 from signalbeam.agent.client import one_line
+from signalbeam.agent.config_layers import section_digest
 from signalbeam.agent.reconciler import Reconciler
-from signalbeam.agent.wire import DesiredState, ReportedState
+from signalbeam.agent.wire import DesiredState, ReportedConfig, ReportedState
 from signalbeam.domain.model import ApplyStatus
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,7 @@ class Applier:
             generation=max(0, desired.generation),
             status=ApplyStatus.APPLYING.value if desired.spec else "idle",
             reason=None,
+            config=applying_config(self.reported.config, desired.spec),
         )
         await self._set(applying)
         try:
@@ -92,3 +95,13 @@ class Applier:
         # Told even when nothing changed: the listener decides what is news.
         before, self.reported = self.reported, reported
         await self._on_reported(before, reported)
+
+
+def applying_config(current: ReportedConfig | None, spec: dict[str, Any]) -> ReportedConfig | None:
+    """The config part of an `applying` report: the new digest while it is being applied."""
+    digest = section_digest(spec.get("config"))
+    if digest is None or (
+        current is not None and (current.status, current.digest) == ("applied", digest)
+    ):
+        return current
+    return ReportedConfig(digest=digest, status="applying")

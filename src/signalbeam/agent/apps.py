@@ -19,6 +19,7 @@ import asyncio
 import logging
 import os
 import shutil
+import signal as signals
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
 
@@ -118,6 +119,10 @@ class AppDriver:
         """The directory of app `name`: its versions, record, pipe and logs."""
         return self.root / "units" / name
 
+    def workdir(self, spec: AppSpec) -> Path:
+        """The directory `spec` runs in: its unpacked artifact (config files go here too)."""
+        return self.home(spec.name) / spec.artifact.sha256
+
     async def observe(self) -> list[UnitStatus]:
         """Every app this agent manages, running or not."""
         await self._ready()
@@ -193,6 +198,15 @@ class AppDriver:
                 raise UnitError(f"app {name} is not managed by this agent")
             await unit.restart()
 
+    async def signal(self, name: str, signal: str) -> None:
+        """Send `signal` to app `name` (its new copy, while one starts beside it)."""
+        await self._ready()
+        unit = self._staged.get(name) or self._units.get(name)
+        if unit is None or unit.process is None or not unit.process.alive():
+            raise UnitError(f"app {name} is not running, so it cannot take {signal}")
+        unit.process.kill(signals.Signals[signal])
+        log.info("app %s: sent %s", name, signal)
+
     async def exec(self, name: str, argv: list[str], timeout: float) -> tuple[int, str]:
         """Run `argv` in the app's directory and environment: exit status and output tail.
 
@@ -235,7 +249,7 @@ class AppDriver:
             await self.cache.close()
 
     async def _prepare(self, spec: AppSpec) -> None:
-        workdir = self.home(spec.name) / spec.artifact.sha256
+        workdir = self.workdir(spec)
         if not await asyncio.to_thread(workdir.is_dir):
             url, headers = self._source(spec)
             blob = await self.cache.fetch(url, spec.artifact.sha256, headers)

@@ -1,4 +1,9 @@
-"""What the bundle reconciler remembers across restarts: the last good version and a failure."""
+"""What the bundle reconciler remembers across restarts: the last good version and a failure.
+
+The last good version includes the config it ran healthy with (values and secrets, which
+is why the file is owner-only) and the desired generation that brought it, so a restarted
+agent can put it back and never applies an older generation's config after it.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from signalbeam.agent.config_layers import Config
 from signalbeam.agent.identity import ensure_state_dir, read_json, write_json
 from signalbeam.agent.spec import BundleSpec, parse_bundle
 from signalbeam.domain.errors import InvalidInput
@@ -21,6 +27,12 @@ class Good:
 
     bundle: BundleSpec
     digest: str
+    config: Config | None = None
+    generation: int = 0
+
+    @property
+    def config_digest(self) -> str | None:
+        return self.config.digest if self.config else None
 
 
 @dataclass(frozen=True)
@@ -33,6 +45,9 @@ class Failure:
     retryable: bool = False
     unit: str | None = None
     output: tuple[str, ...] = ()
+    # With `config_failed`, the config digest it tried (None: it had no config) failed too.
+    config_digest: str | None = None
+    config_failed: bool = False
 
 
 class BundleMemory:
@@ -50,16 +65,22 @@ class BundleMemory:
         try:
             good = data.get("last_good")
             if good is not None:
-                self.last_good = Good(parse_bundle(good["bundle"]), str(good["digest"]))
+                config = good.get("config")
+                self.last_good = Good(
+                    parse_bundle(good["bundle"]),
+                    str(good["digest"]),
+                    Config.from_json(config) if config is not None else None,
+                    int(good.get("generation", 0)),
+                )
             failure = data.get("failure")
             if failure is not None:
                 self.failure = Failure(**{**failure, "output": tuple(failure.get("output", ()))})
-        except (InvalidInput, KeyError, TypeError) as err:
+        except (InvalidInput, KeyError, TypeError, ValueError) as err:
             log.warning("ignoring damaged %s (%s); it will be rewritten", self.path, err)
 
-    def succeeded(self, bundle: BundleSpec, digest: str) -> None:
-        """`bundle` runs healthy: it is the new rollback target and no failure stands."""
-        self.last_good, self.failure = Good(bundle, digest), None
+    def succeeded(self, good: Good) -> None:
+        """`good` runs healthy: it is the new rollback target and no failure stands."""
+        self.last_good, self.failure = good, None
         self._save()
 
     def failed(self, failure: Failure) -> None:
@@ -75,7 +96,12 @@ class BundleMemory:
     def _save(self) -> None:
         good = self.last_good
         value = {
-            "last_good": {"bundle": good.bundle.canonical(), "digest": good.digest}
+            "last_good": {
+                "bundle": good.bundle.canonical(),
+                "digest": good.digest,
+                "config": good.config.to_json() if good.config else None,
+                "generation": good.generation,
+            }
             if good
             else None,
             "failure": asdict(self.failure) if self.failure else None,

@@ -1,10 +1,16 @@
-"""The bundle reconciler: run the desired bundle, health-gated, and roll back on its own.
+"""The bundle reconciler: run the desired bundle and config, health-gated, and roll back on its own.
 
 Each new desired generation is planned (`domain.reconcile.plan`) against what the drivers
 observe, carried out, and gated on every unit's health check. When the new version does
 not become healthy the device goes back to its last good version and reports `failed` with
 the reason and the last lines the failing unit wrote. Between generations, `report()`
 observes the units so a crash loop after a successful update shows up as `degraded`.
+
+Config (`config_layers`, `config_render`) rides along: each unit's fingerprint covers its
+rendered env and files, so a config change replaces only the units whose rendered config
+changed, or signals a unit that declares a reload signal when only its files did. The last
+good version includes its config, so a unit that turns unhealthy with new config gets the
+previous config back the same way a failed bundle update goes back.
 """
 
 from __future__ import annotations
@@ -18,43 +24,48 @@ from typing import Any
 import httpx
 import msgspec
 
-from signalbeam.agent.bundle_state import BundleMemory, Failure
+from signalbeam.agent.bundle_report import config_status, degraded, item
+from signalbeam.agent.bundle_state import BundleMemory, Failure, Good
 from signalbeam.agent.config import AgentSettings
+from signalbeam.agent.config_apply import ConfigFiles
+from signalbeam.agent.config_layers import Config, ConfigRefused, read_config
+from signalbeam.agent.config_render import Effective, MissingKey, effective_units
+from signalbeam.agent.drivers import Drivers
 from signalbeam.agent.failure_log import UnitFailed, last_lines
 from signalbeam.agent.health import HealthGate
 from signalbeam.agent.identity import Identity
-from signalbeam.agent.spec import (
-    AppSpec,
-    BundleSpec,
-    ContainerSpec,
-    UnitSpec,
-    parse_bundle,
-    unit_fingerprint,
-)
+from signalbeam.agent.spec import BundleSpec, UnitSpec, parse_bundle
 from signalbeam.agent.tls import tls_context
 from signalbeam.agent.trust import TrustStore
-from signalbeam.agent.units import EngineUnavailable, UnitDriver, UnitError, UnitState, UnitStatus
-from signalbeam.agent.wire import ReportedItem, ReportedState, checked
+from signalbeam.agent.units import UnitError, UnitStatus
+from signalbeam.agent.wire import ReportedState, checked
 from signalbeam.domain.errors import InvalidInput
 from signalbeam.domain.model import ApplyStatus, DesiredKind
 from signalbeam.domain.reconcile import Action, Observed, Step, Wanted, plan
 
+__all__ = ["BundleReconciler", "Desired", "Drivers", "bundle_reconciler", "read_desired"]
 log = logging.getLogger(__name__)
-AnyDriver = UnitDriver[Any]
+RENDERED_DIR = "rendered-config"  # in the state dir: containers' rendered files, 0700
 
 
 @dataclass(frozen=True)
 class Desired:
-    """A desired-state document, checked: the bundle and the digest the server gave it."""
+    """A desired-state document, checked: the bundle, the digest the server gave it, the config."""
 
     bundle: BundleSpec
     digest: str
+    config: Config | None = None
+
+    @property
+    def config_digest(self) -> str | None:
+        return self.config.digest if self.config else None
 
 
 def read_desired(spec: dict[str, Any], trust: TrustStore) -> Desired:
-    """Decode and verify `{"kind": "bundle", "digest", "bundle", "signatures", "trust"}`.
+    """Decode and verify `{"kind": "bundle", "digest", "bundle", "signatures", "trust", "config"}`.
 
-    Nothing runs unless a key this device trusts signed exactly this manifest.
+    Nothing runs unless a key this device trusts signed exactly this manifest, and every
+    config layer, secret and the config digest check out (`config_layers.read_config`).
     """
     if spec.get("kind") != "bundle" or not isinstance(spec.get("bundle"), dict):
         raise UnitError("the desired state is not a bundle document; update the agent")
@@ -75,49 +86,8 @@ def read_desired(spec: dict[str, Any], trust: TrustStore) -> Desired:
             f"desired bundle digest mismatch: the server said {spec.get('digest')}, "
             f"the document hashes to {digest}; refusing to run it"
         )
-    return Desired(bundle, digest)
-
-
-class Drivers:
-    """The drivers by kind; the container driver is optional (no engine on this device)."""
-
-    def __init__(self, containers: UnitDriver[ContainerSpec], apps: UnitDriver[AppSpec]) -> None:
-        self.containers = containers
-        self.apps = apps
-
-    def of(self, kind: str) -> AnyDriver:
-        return self.containers if kind == "container" else self.apps
-
-    async def observe(self, *, need_containers: bool) -> list[UnitStatus]:
-        """Every managed unit; containers only count when an engine answers."""
-        units = list(await self.apps.observe())
-        try:
-            units += await self.containers.observe()
-        except EngineUnavailable as err:
-            if need_containers:
-                raise UnitError(f"this bundle needs a container engine, but {err.reason}") from err
-        return units
-
-    async def gc(self, keep: set[str]) -> None:
-        """Drop downloaded and unpacked app versions not in `keep`; a failure costs a log line."""
-        gc = getattr(self.apps, "gc", None)
-        if gc is None:
-            return
-        try:
-            await gc(keep)
-        except (OSError, UnitError) as err:
-            log.warning("could not clean up old app versions: %s", err)
-
-    async def abandon(self) -> None:
-        """Stop the copies a failed update started beside running ones; a failure is logged."""
-        for driver in (self.apps, self.containers):
-            try:
-                await driver.abandon()
-            except UnitError as err:
-                log.warning("could not stop the new copies of a failed update: %s", err.reason)
-
-    async def close(self) -> None:
-        await asyncio.gather(self.containers.close(), self.apps.close(), return_exceptions=True)
+    # The trust statement the bundle check may just have adopted vouches for the layers too.
+    return Desired(bundle, digest, read_config(spec.get("config"), trust.current()))
 
 
 class BundleReconciler:
@@ -127,6 +97,8 @@ class BundleReconciler:
         self.drivers = drivers
         self.memory = BundleMemory(state_dir)
         self.trust = TrustStore(state_dir)
+        self.rendered = state_dir / RENDERED_DIR
+        self.files = ConfigFiles(self.rendered, drivers)
         self._http: httpx.AsyncClient | None = None
         self.generation = 0
         self.desired: Desired | None = None
@@ -148,13 +120,17 @@ class BundleReconciler:
         try:
             desired = read_desired(spec, self.trust)
         except UnitError as err:
-            self.memory.failed(Failure(self.generation, "", err.reason, err.transient))
+            self.memory.failed(_refused(self.generation, err))
             return await self.report()
         self.desired = desired
+        if self._older(desired):
+            await self._keep_last_good()
+            return await self.report()
         failure = self.memory.failure
-        if failure is not None and (failure.generation, failure.digest) == (
+        if failure is not None and (failure.generation, failure.digest, failure.config_digest) == (
             self.generation,
             desired.digest,
+            desired.config_digest,
         ):
             # Tried and rolled back before a restart: running it again would fail again.
             log.info("generation %d failed before; keeping the last good version", generation)
@@ -162,39 +138,62 @@ class BundleReconciler:
             return await self.report()
         return await self._update(desired)
 
+    def _older(self, desired: Desired) -> bool:
+        """True when the config that runs came with a newer generation than `desired`."""
+        good = self.memory.last_good
+        if good is None or self.generation >= good.generation:
+            return False
+        if desired.config is None and good.config is None:
+            return False
+        log.warning(
+            "desired generation %d is older than generation %d, whose config runs; keeping that",
+            self.generation,
+            good.generation,
+        )
+        return True
+
     async def _update(self, desired: Desired) -> ReportedState:
         bundle = desired.bundle
-        log.info("applying %s (%s)", bundle.ref, desired.digest[:19])
+        config = f", config {desired.config_digest[:19]}" if desired.config_digest else ""
+        log.info("applying %s (%s%s)", bundle.ref, desired.digest[:19], config)
         try:
-            await self.converge(bundle)
+            await self.converge(bundle, desired.config)
         except UnitError as err:
             await self._roll_back(desired, err)
             return await self.report()
         previous = self.memory.last_good
-        self.memory.succeeded(bundle, desired.digest)
-        log.info("%s is running and healthy", bundle.ref)
+        self.memory.succeeded(Good(bundle, desired.digest, desired.config, self.generation))
+        log.info("%s is running and healthy%s", bundle.ref, config)
         # Keep the files of this version and the one before, so going back is a switch.
-        kept = [bundle, previous.bundle] if previous else [bundle]
-        await self.drivers.gc({app.artifact.sha256 for b in kept for app in b.apps})
+        kept = [(bundle, desired.config)]
+        if previous:
+            kept.append((previous.bundle, previous.config))
+        await self.drivers.gc({app.artifact.sha256 for b, _ in kept for app in b.apps})
+        await self.files.gc(kept)
         return await self.report()
 
-    async def converge(self, bundle: BundleSpec) -> None:
-        """Plan against what runs and carry the plan out; raise `UnitError` on the first failure."""
-        units = {unit.name: unit for unit in bundle.units}
+    async def converge(self, bundle: BundleSpec, config: Config | None = None) -> None:
+        """Plan against what runs and carry the plan out; raise `UnitError` on the first failure.
+
+        A key a unit needs and no layer sets fails here, before anything is touched.
+        """
+        units = {e.unit.name: e for e in effective_units(bundle, config, self.rendered)}
         observed = await self.drivers.observe(need_containers=bool(bundle.containers))
         actions = plan(
-            [Wanted(u.kind, u.name, unit_fingerprint(u), u.order) for u in bundle.units],
+            [Wanted(e.unit.kind, e.unit.name, e.fingerprint, e.unit.order) for e in units.values()],
             [Observed(s.kind, s.name, s.fingerprint, s.state.value) for s in observed],
         )
         checks = [a for a in actions if a.step is Step.CHECK]
         first = actions.index(checks[0]) if checks else len(actions)
         for action in actions[:first]:
             await self._do(action, units, bundle.ref)
-        await self._gate([units[a.name] for a in checks])
+        started = {a.name for a in actions if a.step is Step.START}
+        await self.files.reload([e for e in units.values() if e.unit.name not in started])
+        await self._gate([units[a.name].unit for a in checks])
         for action in actions[first + len(checks) :]:
             await self._do(action, units, bundle.ref)
 
-    async def _do(self, action: Action, units: dict[str, UnitSpec], ref: str) -> None:
+    async def _do(self, action: Action, units: dict[str, Effective], ref: str) -> None:
         log.info("%s: %s", ref, action)
         driver = self.drivers.of(action.kind)
         if action.step is Step.STOP:
@@ -205,12 +204,13 @@ class BundleReconciler:
             return
         unit = units[action.name]
         if action.step is Step.PREPARE:
-            await driver.prepare(unit)
+            await driver.prepare(unit.spec)
             return
         try:
-            await driver.start(unit, unit_fingerprint(unit), ref, action.order)
+            await self.files.place(unit)
+            await driver.start(unit.spec, unit.fingerprint, ref, action.order)
         except UnitError as err:
-            raise UnitFailed(unit, err) from err
+            raise UnitFailed(unit.unit, err) from err
 
     async def _gate(self, units: list[UnitSpec]) -> None:
         gates = [
@@ -233,26 +233,16 @@ class BundleReconciler:
         return find
 
     async def _roll_back(self, desired: Desired, err: UnitError) -> None:
-        bundle = desired.bundle
-        reason = f"{bundle.ref} failed: {err.reason}"
+        good = self.memory.last_good
+        config_changed = desired.config_digest != (good.config_digest if good else None)
         # Read the failing unit's output now: going back replaces or stops the unit.
         unit = err.unit if isinstance(err, UnitFailed) else None
         output = await last_lines(self.drivers.of(unit.kind), unit.name) if unit else []
-        # New copies started beside running ones go; the old copies never stopped serving.
-        await self.drivers.abandon()
-        good = self.memory.last_good
-        if good is not None and good.digest != desired.digest:
-            log.warning("%s; rolling back to %s", reason, good.bundle.ref)
-            try:
-                await self.converge(good.bundle)
-                reason += f"; rolled back to {good.bundle.ref}"
-            except UnitError as again:
-                reason += f"; rolling back to {good.bundle.ref} failed too: {again.reason}"
-        elif good is None:
-            # Nothing good to go back to: stop what the failed version started.
-            log.warning("%s; no earlier version to go back to, stopping its units", reason)
-            await self._stop_all(bundle)
-            reason += "; no earlier version to roll back to, so its units were stopped"
+        if isinstance(err, MissingKey):
+            # Found while rendering, before anything was touched: everything runs as it did.
+            reason = f"{err.reason}; nothing was changed"
+        else:
+            reason = await self._go_back(desired, err, unit, config_changed)
         log.error("%s", reason)
         failure = Failure(
             self.generation,
@@ -261,8 +251,46 @@ class BundleReconciler:
             err.transient,
             unit=unit.name if unit else None,
             output=tuple(output),
+            config_digest=desired.config_digest,
+            config_failed=config_changed or isinstance(err, MissingKey),
         )
         self.memory.failed(failure)
+
+    async def _go_back(
+        self, desired: Desired, err: UnitError, unit: UnitSpec | None, config_changed: bool
+    ) -> str:
+        """Put the last good version (and its config) back; the reason, saying how it went."""
+        bundle = desired.bundle
+        good = self.memory.last_good
+        only_config = good is not None and good.digest == desired.digest and config_changed
+        if only_config and unit is not None:
+            reason = f"unit {unit.name} turned unhealthy with config {desired.config_digest}: "
+            reason += err.reason
+        elif only_config:
+            reason = f"config {desired.config_digest} could not be applied: {err.reason}"
+        else:
+            reason = f"{bundle.ref} failed: {err.reason}"
+        # New copies started beside running ones go; the old copies never stopped serving.
+        await self.drivers.abandon()
+        if good is not None and (good.digest, good.config_digest) != (
+            desired.digest,
+            desired.config_digest,
+        ):
+            back = "previous config" if only_config else good.bundle.ref
+            log.warning("%s; rolling back to %s", reason, back)
+            try:
+                await self.converge(good.bundle, good.config)
+                reason += (
+                    "; previous config put back" if only_config else f"; rolled back to {back}"
+                )
+            except UnitError as again:
+                reason += f"; rolling back to {back} failed too: {again.reason}"
+        elif good is None:
+            # Nothing good to go back to: stop what the failed version started.
+            log.warning("%s; no earlier version to go back to, stopping its units", reason)
+            await self._stop_all(bundle)
+            reason += "; no earlier version to roll back to, so its units were stopped"
+        return reason
 
     async def _drain(self) -> None:
         """Stop every unit this agent manages and forget the bundle: run nothing until told.
@@ -282,6 +310,7 @@ class BundleReconciler:
             self.memory.failed(Failure(self.generation, "", reason, retryable=True))
         else:
             self.memory.forget()
+            await self.files.gc([])
 
     async def _stop_all(self, bundle: BundleSpec) -> None:
         for unit in bundle.units:
@@ -295,7 +324,7 @@ class BundleReconciler:
         if good is None:
             return
         try:
-            await self.converge(good.bundle)
+            await self.converge(good.bundle, good.config)
         except UnitError as err:
             log.error("the last good version %s does not run: %s", good.bundle.ref, err.reason)
 
@@ -309,14 +338,14 @@ class BundleReconciler:
             observed = await self.drivers.observe(need_containers=False)
         except UnitError as err:
             observed, trouble = [], err.reason
-        items = [_item(s) for s in observed]
         state = checked(
             ReportedState(
                 generation=self.generation,
                 bundle=running.name if running else None,
                 version=running.version if running else None,
                 digest=good.digest if good else None,
-                items=items,
+                items=[item(s) for s in observed],
+                config=config_status(good, failure, self.generation),
             )
         )
         if failure is not None and failure.generation == self.generation:
@@ -330,7 +359,7 @@ class BundleReconciler:
             )
         if running is None:
             return state
-        problem = trouble or _degraded(running, observed)
+        problem = trouble or degraded(running, observed)
         status = ApplyStatus.DEGRADED if problem else ApplyStatus.RUNNING
         return msgspec.structs.replace(state, status=status.value, reason=problem)
 
@@ -341,42 +370,17 @@ class BundleReconciler:
             await self._http.aclose()
 
 
-def _item(status: UnitStatus) -> ReportedItem:
-    return ReportedItem(
-        kind=status.kind,
-        name=status.name,
-        state=status.state.value,
-        healthy=status.state is UnitState.RUNNING,
-        since=status.since,
-        exit_code=status.exit_code,
-        restart_count=status.restart_count,
-        image=status.image,
-        image_digest=status.image_digest,
-        artifact_sha256=status.artifact_sha256,
-        bundle=status.bundle,
-        last_error=status.last_error,
-        update_order=status.update_order,
+def _refused(generation: int, err: UnitError) -> Failure:
+    """The failure of a desired document refused before anything ran (bad signature, say)."""
+    refused_config = isinstance(err, ConfigRefused)
+    return Failure(
+        generation,
+        "",
+        err.reason,
+        err.transient,
+        config_digest=err.digest if isinstance(err, ConfigRefused) else None,
+        config_failed=refused_config,
     )
-
-
-def _degraded(bundle: BundleSpec, observed: list[UnitStatus]) -> str | None:
-    """A reason when a unit of the running bundle is not running, else None."""
-    found = {(s.kind, s.name): s for s in observed}
-    problems = []
-    for unit in bundle.units:
-        status = found.get((unit.kind, unit.name))
-        if status is None:
-            problems.append(f"{unit.kind} {unit.name} is missing")
-        elif status.state is not UnitState.RUNNING:
-            problems.append(_trouble(status))
-    return "; ".join(problems) or None
-
-
-def _trouble(status: UnitStatus) -> str:
-    text = f"{status.kind} {status.name} is {status.state.value}"
-    if status.exit_code is not None:
-        text += f" (exit code {status.exit_code}, {status.restart_count} restarts)"
-    return text + (f": {status.last_error}" if status.last_error else "")
 
 
 def bundle_reconciler(settings: AgentSettings, identity: Identity) -> BundleReconciler:

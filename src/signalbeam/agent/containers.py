@@ -363,6 +363,19 @@ class ContainerDriver:
         healing.attempt, healing.started = 0, asyncio.get_running_loop().time()
         log.info("container %s restarted", name)
 
+    async def signal(self, name: str, signal: str) -> None:
+        """Send `signal` to the container's main process (`POST /containers/{id}/kill`)."""
+        info = await self._find(name)
+        if info is None or not (info.get("State") or {}).get("Running"):
+            raise UnitError(f"container {name} is not running, so it cannot take {signal}")
+        try:
+            await self._client().call(
+                "POST", f"/containers/{info['Id']}/kill", params={"signal": signal}
+            )
+        except EngineError as err:
+            raise self._failure(name, f"could not be sent {signal}", err) from err
+        log.info("container %s: sent %s", name, signal)
+
     async def exec(self, name: str, argv: list[str], timeout: float) -> tuple[int, str]:
         """Run `argv` inside the container: exit code and output (124 on timeout)."""
         info = await self._find(name)

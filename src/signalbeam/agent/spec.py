@@ -22,17 +22,29 @@ from signalbeam.domain.artifacts import ARTIFACT_NAME_PATTERN
 from signalbeam.domain.errors import InvalidInput
 from signalbeam.domain.semver import SEMVER_PATTERN
 from signalbeam.protocol.canonical import canonical_json
+from signalbeam.protocol.config_v1 import KEY_PATTERN
 from signalbeam.protocol.spec_rules import (
+    CONFIG_UNIT_FIELDS,
     ENV_NAME_PATTERN,
+    FILE_MODE_PATTERN,
     IMAGE_PATTERN,
+    MAX_CONFIG_FILES,
+    MAX_CONFIG_PATH,
     MAX_SECONDS,
+    MAX_TEMPLATE_CHARS,
     NAME_PATTERN,
     PORT_MAPPING_PATTERN,
     SHA256_PATTERN,
     URL_PATTERN,
     VOLUME_MAPPING_PATTERN,
     anchored,
+    app_file_problem,
     app_update_order,
+    config_env_problem,
+    config_file_problem,
+    config_files_problem,
+    config_schema_problem,
+    container_file_problem,
     container_update_order,
     describe_probe,
     format_seconds,
@@ -50,6 +62,10 @@ Url = Annotated[str, Meta(pattern=URL_PATTERN, max_length=2000)]
 PortMapping = Annotated[str, Meta(pattern=anchored(PORT_MAPPING_PATTERN))]
 VolumeMapping = Annotated[str, Meta(pattern=anchored(VOLUME_MAPPING_PATTERN))]
 Env = Annotated[dict[EnvName, str], Meta(max_length=256)]
+ConfigKey = Annotated[str, Meta(pattern=anchored(KEY_PATTERN))]
+ConfigEnv = Annotated[dict[EnvName, ConfigKey], Meta(max_length=256)]
+FileMode = Annotated[str, Meta(pattern=anchored(FILE_MODE_PATTERN))]
+ReloadSignal = Literal["SIGHUP", "SIGUSR1", "SIGUSR2"]
 
 
 class Seconds(float):
@@ -106,6 +122,48 @@ DEFAULT_HEALTH = HealthCheck(running_for=Seconds(3), timeout=Seconds(30))
 UpdateOrder = Literal["start-first", "stop-first"]
 
 
+class ConfigFile(Spec, kw_only=True, frozen=True):
+    """A file rendered from config: one key's value, or a `{{ KEY }}` template (see `bundle_v1`)."""
+
+    path: Annotated[str, Meta(min_length=1, max_length=MAX_CONFIG_PATH)]
+    key: ConfigKey | None = None
+    template: Annotated[str, Meta(max_length=MAX_TEMPLATE_CHARS)] | None = None
+    mode: FileMode | None = None
+
+    def __post_init__(self) -> None:
+        problem = config_file_problem(self.key, self.template)
+        if problem:
+            raise ValueError(problem)
+
+
+class AppConfigFile(ConfigFile, kw_only=True, frozen=True):
+    """A config file inside an app's directory: `path` is relative and stays inside."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        problem = app_file_problem(self.path)
+        if problem:
+            raise ValueError(f"path: {problem}")
+
+
+class ContainerConfigFile(ConfigFile, kw_only=True, frozen=True):
+    """A config file mounted read-only into a container: `path` is absolute in there."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        problem = container_file_problem(self.path)
+        if problem:
+            raise ValueError(f"path: {problem}")
+
+
+def _config_clash(unit: ContainerSpec | AppSpec) -> None:
+    problem = config_env_problem(unit.env, unit.config_env) or config_files_problem(
+        f.path for f in unit.config_files or []
+    )
+    if problem:
+        raise ValueError(problem)
+
+
 class ContainerSpec(Spec, kw_only=True, frozen=True):
     """One container, run through the device's container engine (Docker or Podman)."""
 
@@ -118,11 +176,17 @@ class ContainerSpec(Spec, kw_only=True, frozen=True):
     restart: Literal["no", "always", "unless-stopped", "on-failure"] = "unless-stopped"
     health: HealthCheck | None = None
     update_order: UpdateOrder | None = None
+    config_env: ConfigEnv | None = None
+    config_files: Annotated[list[ContainerConfigFile], Meta(max_length=MAX_CONFIG_FILES)] | None = (
+        None
+    )
+    reload_signal: ReloadSignal | None = None
 
     def __post_init__(self) -> None:
         problem = update_order_problem(self.update_order, self.ports)
         if problem:
             raise ValueError(f"update_order: {problem}")
+        _config_clash(self)
 
     @property
     def kind(self) -> Literal["container"]:
@@ -156,6 +220,12 @@ class AppSpec(Spec, kw_only=True, frozen=True):
     env: Env = {}
     health: HealthCheck | None = None
     update_order: UpdateOrder | None = None
+    config_env: ConfigEnv | None = None
+    config_files: Annotated[list[AppConfigFile], Meta(max_length=MAX_CONFIG_FILES)] | None = None
+    reload_signal: ReloadSignal | None = None
+
+    def __post_init__(self) -> None:
+        _config_clash(self)
 
     @property
     def kind(self) -> Literal["app"]:
@@ -184,11 +254,17 @@ class BundleSpec(Spec, kw_only=True, frozen=True):
     description: Annotated[str, Meta(max_length=2000)] = ""
     containers: Annotated[list[ContainerSpec], Meta(max_length=64)] = []
     apps: Annotated[list[AppSpec], Meta(max_length=64)] = []
+    # Checked fully by the server (a JSON Schema validator the agent does not carry).
+    config_schema: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         problem = units_problem(unit.name for unit in self.units)
         if problem:
             raise ValueError(problem)
+        if self.config_schema is not None and (
+            problem := config_schema_problem(self.config_schema)
+        ):
+            raise ValueError(f"config_schema: {problem}")
 
     @property
     def units(self) -> list[UnitSpec]:
@@ -217,7 +293,7 @@ def plain(value: Any, *, keep_none: bool = True) -> Any:
     if isinstance(value, msgspec.Struct):
         # An artifact reference never writes absent keys, even where other nulls are kept:
         # that keeps the fingerprint apps had before `url` became optional.
-        keep = keep_none and not isinstance(value, ArtifactRef)
+        keep = keep_none and not isinstance(value, ArtifactRef | ConfigFile)
         return {
             f.encode_name: plain(getattr(value, f.name), keep_none=keep_none)
             for f in msgspec.structs.fields(value)
@@ -233,10 +309,15 @@ def plain(value: Any, *, keep_none: bool = True) -> Any:
 def unit_fingerprint(unit: UnitSpec) -> str:
     """A short hash of one unit's spec: a change to it means the unit must be replaced.
 
-    The update order is left out, as on the server: it says how to replace, not what runs.
+    The update order and the reload signal are left out, as on the server: they say how to
+    replace, not what runs. Unset config fields are left out, as on the server.
     """
     dumped = plain(unit, keep_none=True)
     dumped.pop("update_order", None)
+    dumped.pop("reload_signal", None)
+    for name in CONFIG_UNIT_FIELDS:
+        if dumped.get(name, "") is None:
+            del dumped[name]
     body = canonical_json({"kind": unit.kind, **dumped})
     return hashlib.sha256(body).hexdigest()[:16]
 

@@ -120,6 +120,10 @@ class UnitDriver(Protocol, Generic[SpecT]):
         """Stop the managed unit `name` cleanly and start it again as it was; counts a restart."""
         ...
 
+    async def signal(self, name: str, signal: str) -> None:
+        """Send `signal` (`SIGHUP`, ...) to the running unit `name`: it has new config files."""
+        ...
+
     async def exec(self, name: str, argv: list[str], timeout: float) -> tuple[int, str]:
         """Run a health command in the unit's context: exit code and the tail of its output."""
         ...

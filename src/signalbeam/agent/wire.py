@@ -130,6 +130,14 @@ FAILURE_LOG_LINES = 50
 FAILURE_LOG_LINE_CHARS = 320
 
 
+class ReportedConfig(Sent, kw_only=True, omit_defaults=True):
+    """Which config the device applied, or why not (see `protocol.device_v1.ReportedConfig`)."""
+
+    digest: Annotated[str, text(200)] | None = None
+    status: Literal["applying", "applied", "failed"]
+    reason: Annotated[str, text(2000)] | None = None
+
+
 class ReportedState(Sent, kw_only=True, omit_defaults=True):
     """What the agent says is actually running (see `protocol.device_v1.ReportedState`).
 
@@ -150,6 +158,8 @@ class ReportedState(Sent, kw_only=True, omit_defaults=True):
     failure_log: Annotated[
         list[Annotated[str, text(FAILURE_LOG_LINE_CHARS)]], Meta(max_length=FAILURE_LOG_LINES)
     ] = []
+    # Left out while None, so a server older than config still takes the report.
+    config: ReportedConfig | None = None
 
 
 class SyncRequest(Sent, kw_only=True, omit_defaults=True):

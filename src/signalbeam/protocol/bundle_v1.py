@@ -32,10 +32,16 @@ from signalbeam.domain.artifacts import ARTIFACT_NAME_PATTERN
 from signalbeam.domain.errors import InvalidInput
 from signalbeam.domain.semver import SEMVER_PATTERN
 from signalbeam.protocol.canonical import canonical_json
+from signalbeam.protocol.config_v1 import KEY_PATTERN
 from signalbeam.protocol.spec_rules import (
+    CONFIG_UNIT_FIELDS,
     ENV_NAME_PATTERN,
+    FILE_MODE_PATTERN,
     IMAGE_PATTERN,
+    MAX_CONFIG_FILES,
+    MAX_CONFIG_PATH,
     MAX_SECONDS,
+    MAX_TEMPLATE_CHARS,
     NAME_PATTERN,
     PORT_MAPPING_PATTERN,
     SECONDS_PATTERN,
@@ -43,7 +49,13 @@ from signalbeam.protocol.spec_rules import (
     TCP_SCHEMA,
     URL_PATTERN,
     VOLUME_MAPPING_PATTERN,
+    app_file_problem,
     app_update_order,
+    config_env_problem,
+    config_file_problem,
+    config_files_problem,
+    config_schema_problem,
+    container_file_problem,
     container_update_order,
     describe_probe,
     format_seconds,
@@ -58,6 +70,9 @@ BundleName = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 Sha256Hex = Annotated[str, StringConstraints(pattern=SHA256_PATTERN)]
 ArtifactName = Annotated[str, StringConstraints(pattern=ARTIFACT_NAME_PATTERN)]
 EnvName = Annotated[str, StringConstraints(pattern=ENV_NAME_PATTERN)]
+ConfigKey = Annotated[str, StringConstraints(pattern=KEY_PATTERN)]
+FileMode = Annotated[str, StringConstraints(pattern=FILE_MODE_PATTERN)]
+ReloadSignal = Literal["SIGHUP", "SIGUSR1", "SIGUSR2"]
 
 Seconds = Annotated[
     float,
@@ -131,6 +146,59 @@ PortMapping = Annotated[str, StringConstraints(pattern=PORT_MAPPING_PATTERN)]
 VolumeMapping = Annotated[str, StringConstraints(pattern=VOLUME_MAPPING_PATTERN)]
 
 
+class ConfigFile(SpecModel):
+    """A file rendered from config: one key's value, or a template of `{{ KEY }}` fields.
+
+    `mode` is octal text (`"0640"`); unset, a file holding a secret gets 0600, others 0644.
+    """
+
+    model_config = ConfigDict(json_schema_extra=_exactly_one("key", "template"))
+
+    path: str = Field(min_length=1, max_length=MAX_CONFIG_PATH)
+    key: ConfigKey | None = None
+    template: str | None = Field(default=None, max_length=MAX_TEMPLATE_CHARS)
+    mode: FileMode | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ConfigFile:
+        problem = config_file_problem(self.key, self.template)
+        if problem:
+            raise ValueError(problem)
+        return self
+
+
+class AppConfigFile(ConfigFile):
+    """A config file inside an app's directory: `path` is relative and stays inside."""
+
+    @field_validator("path")
+    @classmethod
+    def _inside(cls, path: str) -> str:
+        problem = app_file_problem(path)
+        if problem:
+            raise ValueError(problem)
+        return path
+
+
+class ContainerConfigFile(ConfigFile):
+    """A config file mounted read-only into a container: `path` is absolute in there."""
+
+    @field_validator("path")
+    @classmethod
+    def _absolute(cls, path: str) -> str:
+        problem = container_file_problem(path)
+        if problem:
+            raise ValueError(problem)
+        return path
+
+
+def _config_clash(unit: ContainerSpec | AppSpec) -> None:
+    problem = config_env_problem(unit.env, unit.config_env) or config_files_problem(
+        f.path for f in unit.config_files or []
+    )
+    if problem:
+        raise ValueError(problem)
+
+
 class ContainerSpec(SpecModel):
     """One container, run through the device's container engine (Docker or Podman)."""
 
@@ -143,6 +211,16 @@ class ContainerSpec(SpecModel):
     restart: Literal["no", "always", "unless-stopped", "on-failure"] = "unless-stopped"
     health: HealthCheck | None = None
     update_order: UpdateOrder | None = None
+    config_env: dict[EnvName, ConfigKey] | None = Field(default=None, max_length=256)
+    config_files: list[ContainerConfigFile] | None = Field(
+        default=None, max_length=MAX_CONFIG_FILES
+    )
+    reload_signal: ReloadSignal | None = None
+
+    @model_validator(mode="after")
+    def _config(self) -> ContainerSpec:
+        _config_clash(self)
+        return self
 
     @field_validator("update_order")
     @classmethod
@@ -196,6 +274,14 @@ class AppSpec(SpecModel):
     env: dict[EnvName, str] = Field(default={}, max_length=256)
     health: HealthCheck | None = None
     update_order: UpdateOrder | None = None
+    config_env: dict[EnvName, ConfigKey] | None = Field(default=None, max_length=256)
+    config_files: list[AppConfigFile] | None = Field(default=None, max_length=MAX_CONFIG_FILES)
+    reload_signal: ReloadSignal | None = None
+
+    @model_validator(mode="after")
+    def _config(self) -> AppSpec:
+        _config_clash(self)
+        return self
 
     @property
     def kind(self) -> Literal["app"]:
@@ -233,6 +319,18 @@ class BundleSpec(SpecModel):
     description: str = Field(default="", max_length=2000)
     containers: list[ContainerSpec] = Field(default=[], max_length=64)
     apps: list[AppSpec] = Field(default=[], max_length=64)
+    # A JSON Schema (draft 2020-12) the device's effective config must satisfy.
+    config_schema: dict[str, Any] | None = None
+
+    @field_validator("config_schema")
+    @classmethod
+    def _a_schema(cls, schema: dict[str, Any] | None) -> dict[str, Any] | None:
+        if schema is None:
+            return None
+        problem = config_schema_problem(schema) or _meta_problem(schema)
+        if problem:
+            raise ValueError(problem)
+        return schema
 
     @model_validator(mode="after")
     def _units(self) -> BundleSpec:
@@ -260,13 +358,36 @@ class BundleSpec(SpecModel):
         return "sha256:" + hashlib.sha256(canonical_json(self.canonical())).hexdigest()
 
 
+def _meta_problem(schema: dict[str, Any]) -> str | None:
+    """Why `schema` is not a valid draft 2020-12 JSON Schema (a server-side check only)."""
+    try:
+        from jsonschema import Draft202012Validator
+        from jsonschema.exceptions import SchemaError
+    except ImportError:  # without the validator the structural check is what remains
+        return None
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as err:
+        where = "/".join(str(part) for part in err.path) or "the top"
+        return f"not a valid JSON Schema at {where}: {err.message}"
+    return None
+
+
 def unit_fingerprint(unit: UnitSpec) -> str:
     """A short hash of one unit's spec: a change to it means the unit must be replaced.
 
-    The update order is left out: it says how to replace a unit, not what runs, so changing
-    it alone replaces nothing (and units pushed before it existed keep their fingerprints).
+    The update order and the reload signal are left out: they say how to replace a unit (or
+    hand it new files), not what runs, so changing one alone replaces nothing. Config fields
+    are left out while unset, so units pushed before config existed keep their fingerprints.
     """
-    dumped = unit.model_dump(mode="json", by_alias=True, exclude={"update_order"})
+    unset = {name for name in CONFIG_UNIT_FIELDS if getattr(unit, name) is None}
+    dumped = unit.model_dump(
+        mode="json", by_alias=True, exclude={"update_order", "reload_signal", *unset}
+    )
+    if "config_files" in dumped:
+        dumped["config_files"] = [
+            {k: v for k, v in file.items() if v is not None} for file in dumped["config_files"]
+        ]
     body = canonical_json({"kind": unit.kind, **dumped})
     return hashlib.sha256(body).hexdigest()[:16]
 
@@ -324,5 +445,8 @@ def _pattern_hint(error: Mapping[str, Any]) -> str:
         r"^[0-9a-f]{64}$": "64 lower-case hex digits",
         r"^https?://": "an http:// or https:// URL",
         ARTIFACT_NAME_PATTERN: "letters, digits, dots, dashes, underscores, plus; at most 128",
+        FILE_MODE_PATTERN: "a file mode in octal, like 0640",
+        KEY_PATTERN: "a config key: a letter or _, then letters, digits, _ . -; at most 128",
+        ENV_NAME_PATTERN: "an environment variable name: a letter or _, then letters, digits, _",
     }
     return hints.get(pattern, f"must match {pattern}")

@@ -28,6 +28,7 @@ reports back in `ReportedState.config` so the server can tell `pending` from `ap
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -161,3 +162,19 @@ def key_problem(key: object) -> str | None:
 
 
 ConfigStatus = Literal["pending", "applied", "failed"]
+
+
+# A file template's only syntax: `{{ KEY }}` (spaces optional) is replaced by KEY's value.
+TEMPLATE_FIELD = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.-]{0,127})\s*\}\}")
+
+
+def template_keys(template: str) -> list[str]:
+    """The config keys a file template uses, in order of first use."""
+    return list(dict.fromkeys(TEMPLATE_FIELD.findall(template)))
+
+
+def value_text(value: Any) -> str:
+    """A config value as a unit sees it: a string as is, anything else as compact JSON."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

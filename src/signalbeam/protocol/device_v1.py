@@ -107,6 +107,19 @@ class ReportedItem(BaseModel):
     update_order: str | None = Field(default=None, max_length=16)
 
 
+class ReportedConfig(WireModel):
+    """Which config the device applied (protocol/config_v1.py), or why it could not.
+
+    `applying`: `digest` is being applied now. `applied`: `digest` is what the units run
+    with. `failed`: `digest` is what the agent tried, `reason` says why, and the units run
+    with the config applied before it.
+    """
+
+    digest: str | None = Field(default=None, max_length=200)
+    status: Literal["applying", "applied", "failed"]
+    reason: str | None = Field(default=None, max_length=2000)
+
+
 class ReportedState(WireModel):
     """What the agent says is actually running.
 
@@ -131,6 +144,8 @@ class ReportedState(WireModel):
     failure_log: list[Annotated[str, Field(max_length=FAILURE_LOG_LINE_CHARS)]] = Field(
         default=[], max_length=FAILURE_LOG_LINES
     )
+    # The device's config; None when it has none (and from agents older than config).
+    config: ReportedConfig | None = None
 
 
 class SyncRequest(WireModel):

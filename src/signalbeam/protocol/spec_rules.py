@@ -6,10 +6,14 @@ both read bundles; what they must agree on is written once here so it cannot dri
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import timedelta
+from pathlib import PurePosixPath
 from typing import Any
+
+from signalbeam.protocol.config_v1 import MAX_DOCUMENT_BYTES, key_problem, template_keys
 
 # Patterns in pydantic's dialect, where `$` matches only at the very end; `anchored` turns
 # one into Python's for msgspec.
@@ -139,4 +143,85 @@ def update_order_problem(declared: str | None, ports: list[str]) -> str | None:
             "ports only one copy can bind; remove ports (reach it by its unit name on the "
             "device network) or use stop-first"
         )
+    return None
+
+
+# Config a unit takes (protocol/config_v1.py): env vars from keys, files rendered from keys.
+RELOAD_SIGNALS = ("SIGHUP", "SIGUSR1", "SIGUSR2")
+FILE_MODE_PATTERN = r"^0?[0-7]{3}$"
+MAX_CONFIG_FILES = 32
+MAX_CONFIG_PATH = 255
+MAX_TEMPLATE_CHARS = 64 * 1024
+# Fields that are left out of every dump while unset, so bundles written before config
+# existed keep their digests and units keep their fingerprints.
+CONFIG_UNIT_FIELDS = ("config_env", "config_files", "reload_signal")
+
+
+def app_file_problem(path: str) -> str | None:
+    """Why `path` cannot name a file an app's config is rendered to (inside its directory)."""
+    parts = path.split("/")
+    if path.startswith("/"):
+        return f"{path!r} is absolute; give a path relative to the app's directory"
+    if any(part in ("", ".", "..") for part in parts) or "\0" in path:
+        return f"{path!r} must stay inside the app's directory (no .., . or empty parts)"
+    return None
+
+
+def container_file_problem(path: str) -> str | None:
+    """Why `path` cannot name a file mounted into a container (absolute, bind-mountable)."""
+    if not path.startswith("/") or path == "/":
+        return f"{path!r} is not an absolute path inside the container (like /etc/app.conf)"
+    if any(part in ("", ".", "..") for part in path[1:].split("/")):
+        return f"{path!r} must be a plain path (no .., . or empty parts)"
+    if ":" in path or any(c.isspace() for c in path) or "\0" in path:
+        return f"{path!r} cannot be mounted (no colons or spaces)"
+    return None
+
+
+def config_file_problem(key: str | None, template: str | None) -> str | None:
+    """What is wrong with a config file's content source (exactly one of key and template)."""
+    if (key is None) == (template is None):
+        return "give exactly one of key or template"
+    for used in template_keys(template or ""):
+        if problem := key_problem(used):
+            return f"template: {problem}"
+    return None
+
+
+def config_files_problem(paths: Iterable[str]) -> str | None:
+    """Why a unit's config files clash (one path twice), if they do."""
+    seen: set[str] = set()
+    for path in paths:
+        normal = str(PurePosixPath(path))
+        if normal in seen:
+            return f"the path {path} is used twice"
+        seen.add(normal)
+    return None
+
+
+def config_env_problem(env: Mapping[str, str], config_env: Mapping[str, str] | None) -> str | None:
+    """Why a unit's env and config_env clash (one variable in both), if they do."""
+    both = sorted(set(env) & set(config_env or {}))
+    if both:
+        return f"{', '.join(both)} is set in both env and config_env; keep one"
+    return None
+
+
+def file_mode(mode: str | None, secret: bool) -> int:
+    """The mode a rendered file gets: as written, else 0600 holding a secret, else 0644."""
+    if mode is not None:
+        return int(mode, 8)
+    return 0o600 if secret else 0o644
+
+
+def config_schema_problem(schema: Any) -> str | None:
+    """What rules a bundle's `config_schema` out before a full JSON Schema check, if anything."""
+    if not isinstance(schema, Mapping):
+        return "a config schema is a JSON Schema object"
+    size = len(json.dumps(schema, separators=(",", ":")).encode())
+    if size > MAX_DOCUMENT_BYTES:
+        return f"the config schema is {size} bytes; at most {MAX_DOCUMENT_BYTES}"
+    declared = schema.get("type", "object")
+    if declared != "object" and not (isinstance(declared, list) and "object" in declared):
+        return "a config schema describes an object (type: object)"
     return None
