@@ -183,7 +183,15 @@ def running_state(
         "version": bundle.get("version"),
         "digest": spec.get("digest"),
         "items": items,
+        **applied_config(spec),
     }
+
+
+def applied_config(spec: dict[str, Any]) -> dict[str, Any]:
+    """`config` applied, naming the digest of the config the document carries, if any."""
+    config = spec.get("config")
+    digest = config.get("digest") if isinstance(config, dict) else None
+    return {"config": {"digest": digest, "status": "applied"}} if digest else {}
 
 
 def _note_update_order(
