@@ -101,6 +101,14 @@ def _rollouts(r: dict[str, Any]) -> list[str]:
     ]
 
 
+def _config_push(r: dict[str, Any]) -> list[str]:
+    return [
+        f"{r['devices']:,} devices, round {i + 1}: PATCH {x['patch_ms']} ms; applied by 50% "
+        f"{x['p50_seconds']}s, 95% {x['p95_seconds']}s, all {x['all_seconds']}s"
+        for i, x in enumerate(r["rounds"])
+    ] + [f"CPU: server {r['server_cpu_percent']}%, simulator {r['simulator_cpu_percent']}%"]
+
+
 def _actions(action: dict[str, Any] | None) -> list[str]:
     if action is None:
         return []  # a result from before device actions
@@ -203,6 +211,7 @@ DETAILS = {
     "web-fleet": _web,
     "artifacts": _artifacts,
     "rollout-convergence": _rollouts,
+    "config-push": _config_push,
     "sessions": _sessions,
     "reconnect-storm": _storm,
     "alerts": _alerts,

@@ -278,6 +278,17 @@ def rollout_convergence(backend: str, sizes: Sizes) -> dict[str, Any]:
     }
 
 
+def config_push(backend: str, sizes: Sizes) -> dict[str, Any]:
+    """A group's config changed; until every device reports it applied (bench/config_push.py)."""
+    devices = sizes.push_devices // 5  # 1,000 full size, 100 quick
+    result = _module("config_push", ["--backend", backend, "--devices", str(devices)], 1800)
+    worst = result.get("worst_p95_seconds")
+    note = "" if devices >= 1000 else f"target is for 1,000 devices; ran {devices}"
+    name = "config push-to-applied p95 <= 2 s (1,000 devices at once)"
+    targets = [target(name, worst, worst is not None and worst <= 2.0, note)]
+    return {"config": {"devices": devices}, "results": result, "targets": targets}
+
+
 def sessions(backend: str, sizes: Sizes) -> dict[str, Any]:
     """Exec round trips and log follows on a watching simulated fleet (bench/sessions.py)."""
     fleets = ",".join(str(n) for n in sizes.session_fleets)
@@ -414,6 +425,7 @@ DATABASE_SCENARIOS: dict[str, ScenarioFn] = {
     "alerts": alerts,
     "webhooks": webhooks,
     "rollout-convergence": rollout_convergence,
+    "config-push": config_push,
     "sessions": sessions,
     "reconnect-storm": reconnect_storm,
     "metrics-scrape": metrics_scrape,

@@ -302,3 +302,43 @@ async def test_webhooks_stay_inside_the_tenant(
 
 async def posted(receiver: HttpReceiver, type_: str) -> bool:
     return any(r.json()["event"]["type"] == type_ for r in receiver.requests)
+
+
+async def test_config_stays_inside_the_tenant(
+    client: httpx.AsyncClient, anon: httpx.AsyncClient, other: Other
+) -> None:
+    secret = "acme-database-password"
+    tenant = "/api/v1/config/tenant"
+    theirs = await other.client.patch(tenant, json={"set": {"A": 1}, "secrets": {"DB": secret}})
+    assert theirs.status_code == 200, theirs.text
+    for layer in ("/api/v1/config/groups/acme-prod", "/api/v1/config/devices/acme-pi"):
+        assert (await other.client.patch(layer, json={"set": {"B": 2}})).status_code == 200
+    # Our tenant layer is our own: never written, and writing it does not reach their device.
+    assert (await client.get(tenant)).json()["version"] == 0
+    assert (await client.get(f"{tenant}/history")).json() == {"items": [], "total": 0}
+    assert (await client.get(f"{tenant}/versions/1")).status_code == 404
+    assert (await client.post(f"{tenant}/rollback", json={"to": 1})).status_code == 404
+    generation = (await other.client.get("/api/v1/devices/acme-pi")).json()["desired"]
+    assert (await client.patch(tenant, json={"set": {"A": 9}})).status_code == 200
+    assert (await other.client.get("/api/v1/devices/acme-pi")).json()["desired"] == generation
+    assert (await other.client.get(tenant)).json()["values"] == {"A": 1}
+
+    for layer in ("/api/v1/config/groups/acme-prod", "/api/v1/config/devices/acme-pi"):
+        for method, path, body in (
+            ("GET", layer, None),
+            ("PATCH", layer, {"set": {"X": 1}}),
+            ("PUT", layer, {"values": {"X": 1}}),
+            ("GET", f"{layer}/history", None),
+            ("GET", f"{layer}/versions/1", None),
+            ("GET", f"{layer}/diff?from=0&to=1", None),
+            ("POST", f"{layer}/rollback", {"to": 1}),
+        ):
+            response = await client.request(method, path, json=body)
+            assert response.status_code == 404, (method, path, response.text)
+            assert secret not in response.text
+    assert (await client.get("/api/v1/devices/acme-pi/config")).status_code == 404
+    assert (await client.get("/api/v1/groups/acme-prod/config/status")).status_code == 404
+    their_layer = (await other.client.get("/api/v1/config/devices/acme-pi")).json()
+    assert (their_layer["version"], their_layer["values"]) == (1, {"B": 2})
+    our_events = (await client.get("/api/v1/events", params={"type": "config.changed"})).json()
+    assert [e["data"]["version"] for e in our_events["items"]] == [1]

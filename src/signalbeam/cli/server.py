@@ -105,6 +105,13 @@ def serve(
         typer.Option(envvar="SIGNALBEAM_LOG_FORMAT", help="text, or json: one object per line"),
     ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "info",
+    secrets_key_file: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="SIGNALBEAM_SECRETS_KEY_FILE",
+            help="The key that encrypts config secrets [default: secrets.key in the data dir]",
+        ),
+    ] = None,
 ) -> None:
     """Start the control plane (migrates the database and creates the first admin on first start)."""
     if ctx.invoked_subcommand is not None:
@@ -123,6 +130,7 @@ def serve(
             metrics_allow_remote=metrics_allow_remote or None,
             otlp_endpoint=otlp_endpoint,
             log_format=log_format,
+            secrets_key_file=secrets_key_file,
         )
     except DomainError as err:
         fail(err.detail)

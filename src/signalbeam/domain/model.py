@@ -109,3 +109,4 @@ class EventType(StrEnum):
     DEVICE_METRIC_ABOVE = "device.metric_above"
     DEVICE_METRIC_NORMAL = "device.metric_normal"
     WEBHOOK_CHANGED = "webhook.changed"
+    CONFIG_CHANGED = "config.changed"

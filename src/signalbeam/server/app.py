@@ -28,6 +28,7 @@ from signalbeam.server.api.management.v1 import (
     alerts,
     artifacts,
     bundles,
+    config,
     devices,
     enrollment,
     events,
@@ -78,6 +79,7 @@ def _management_router() -> APIRouter:
         alerts,
         notifiers,
         webhooks,
+        config,
     ):
         router.include_router(module.router)
     return router

@@ -16,6 +16,8 @@ from signalbeam.server.bootstrap import Startup, prepare
 from signalbeam.server.observability import listener as metrics_listener
 from signalbeam.server.observability import logs
 from signalbeam.server.runtime import Runtime, build_runtime
+from signalbeam.server.secrets_box import SecretsKeyError
+from signalbeam.server.secrets_check import verify_secrets_key
 from signalbeam.server.services import tenants
 from signalbeam.server.settings import ServerSettings
 
@@ -115,7 +117,14 @@ class ControlPlaneServer(uvicorn.Server):
 def run(settings: ServerSettings, log_level: str) -> None:
     """Serve until stopped."""
     logs.configure(settings.log_format, log_level)
-    application = create_app(settings, on_ready=lambda startup: on_ready(settings, startup))
+    try:
+        application = create_app(settings, on_ready=lambda startup: on_ready(settings, startup))
+        runtime: Runtime = application.state.runtime
+        asyncio.run(verify_secrets_key(settings.resolved_database_url, runtime.secrets))
+    except SecretsKeyError as err:
+        # One line naming the file: a traceback would bury what to do.
+        typer.echo(f"error: {err.message}", err=True)
+        raise typer.Exit(1) from None
     config = uvicorn.Config(
         application,
         host=settings.host,
@@ -128,7 +137,6 @@ def run(settings: ServerSettings, log_level: str) -> None:
         ws="websockets-sansio",
         ws_max_size=MAX_FRAME_BYTES,
     )
-    runtime: Runtime = application.state.runtime
     ControlPlaneServer(config, runtime, _metrics_listener(settings, runtime)).run()
 
 

@@ -12,6 +12,8 @@ from signalbeam.server.artifacts.filesystem import FilesystemStore
 from signalbeam.server.artifacts.store import ArtifactStore
 from signalbeam.server.db.session import create_engine, create_session_factory
 from signalbeam.server.observability.metrics import Metrics
+from signalbeam.server.secrets_box import SecretsBox
+from signalbeam.server.secrets_box import load_or_create as load_secrets_box
 from signalbeam.server.security import TokenHasher, load_or_create_key
 from signalbeam.server.services.action_runs import ActionRuns
 from signalbeam.server.services.bus import EventBus, EventPayload
@@ -75,6 +77,7 @@ class Runtime:
     artifacts: ArtifactStore
     broker: SessionBroker
     metrics: Metrics
+    secrets: SecretsBox
     action_runs: ActionRuns = field(default_factory=ActionRuns)
     deliveries_due: Doorbell = field(default_factory=Doorbell)
 
@@ -86,7 +89,7 @@ class Runtime:
 
     def unit_of_work(self, actor: Actor) -> UnitOfWork:
         """A transaction for `actor`, confined to their tenant."""
-        return UnitOfWork(self.sessions, self.bus, actor)
+        return UnitOfWork(self.sessions, self.bus, actor, self.secrets)
 
 
 def build_runtime(settings: ServerSettings) -> Runtime:
@@ -97,6 +100,7 @@ def build_runtime(settings: ServerSettings) -> Runtime:
         if settings.secret_key
         else load_or_create_key(settings.data_dir / "secret.key")
     )
+    secrets_box = load_secrets_box(settings.resolved_secrets_key_file)
     engine = create_engine(settings.resolved_database_url)
     sessions = create_session_factory(engine)
     deliveries_due = Doorbell()
@@ -112,9 +116,10 @@ def build_runtime(settings: ServerSettings) -> Runtime:
         ingestor=ingestor,
         watchers=watchers,
         devices=DeviceCache(ttl_seconds=settings.device_cache_seconds),
-        credential_lookups=CredentialLookups(sessions),
+        credential_lookups=CredentialLookups(sessions, secrets_box),
         artifacts=FilesystemStore(settings.data_dir / "artifacts"),
         broker=SessionBroker(watchers),
         metrics=Metrics(sessions, ingestor, settings.metrics_device_limit),
+        secrets=secrets_box,
         deliveries_due=deliveries_due,
     )

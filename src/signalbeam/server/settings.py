@@ -25,6 +25,9 @@ class ServerSettings(BaseSettings):
     port: int = 8420
     public_url: str | None = None
     secret_key: str | None = Field(default=None, repr=False)
+    # The AES key that seals config secrets at rest, kept outside the database (and its
+    # backups). None: `<data dir>/secrets.key`, created on first start.
+    secrets_key_file: Path | None = None
     mdns: bool = True
 
     sync_interval: timedelta = timedelta(seconds=15)
@@ -111,6 +114,11 @@ class ServerSettings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'signalbeam.db').resolve()}"
+
+    @property
+    def resolved_secrets_key_file(self) -> Path:
+        """Where the config secrets key lives (see `secrets_key_file`)."""
+        return self.secrets_key_file or self.data_dir / "secrets.key"
 
     @property
     def on_sqlite(self) -> bool:

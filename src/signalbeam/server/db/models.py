@@ -617,3 +617,30 @@ class AlertSilence(Base):
     comment: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
     created_by: Mapped[str] = mapped_column(String(255))
+
+
+class ConfigLayer(Base):
+    """One version of one config layer (the tenant's, a group's or a device's), never changed.
+
+    `secrets` maps each secret key to its value sealed with the secrets key (secrets_box.py),
+    which is kept outside the database; `secret_hashes` are what signatures and digests cover.
+    `signatures` are the server's over the layer's payload (protocol/config_v1.py).
+    """
+
+    __tablename__ = "config_layers"
+    # The unique constraint's index also finds a layer's latest version.
+    __table_args__ = (UniqueConstraint("tenant_id", "scope", "name", "version"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    scope: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(128))
+    version: Mapped[int] = mapped_column(BigInteger)
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    values: Mapped[dict[str, Any]]
+    secrets: Mapped[dict[str, Any]]
+    secret_hashes: Mapped[dict[str, Any]]
+    signatures: Mapped[list[Any]]
+    author: Mapped[str] = mapped_column(String(255))
+    message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]

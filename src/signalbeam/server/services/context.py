@@ -19,6 +19,7 @@ from signalbeam.server.repositories.alerts import (
     SilenceRepository,
 )
 from signalbeam.server.repositories.bundles import BundleRepository
+from signalbeam.server.repositories.config import ConfigRepository
 from signalbeam.server.repositories.devices import DeviceRepository
 from signalbeam.server.repositories.enrollment_tokens import EnrollmentTokenRepository
 from signalbeam.server.repositories.events import EventRepository
@@ -29,6 +30,7 @@ from signalbeam.server.repositories.rollouts import RolloutRepository
 from signalbeam.server.repositories.signing import SigningRepository
 from signalbeam.server.repositories.users import ApiTokenRepository, UserRepository
 from signalbeam.server.repositories.webhooks import WebhookRepository
+from signalbeam.server.secrets_box import SecretsBox
 from signalbeam.server.services.bus import EventBus, EventPayload
 
 
@@ -123,11 +125,17 @@ class UnitOfWork:
     """One transaction bound to one tenant; events recorded in it are published after commit."""
 
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], bus: EventBus, actor: Actor
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        bus: EventBus,
+        actor: Actor,
+        secrets: SecretsBox,
     ) -> None:
         self._sessions = sessions
         self._bus = bus
         self.actor = actor
+        # Seals and opens config secrets: whoever writes desired state may need to.
+        self.secrets = secrets
         self._pending: list[Event] = []
         self._published: list[tuple[int, EventPayload]] = []
 
@@ -149,6 +157,7 @@ class UnitOfWork:
         self.notifiers = NotifierRepository(self.session, tenant)
         self.silences = SilenceRepository(self.session, tenant)
         self.webhooks = WebhookRepository(self.session, tenant)
+        self.config = ConfigRepository(self.session, tenant)
         return self
 
     async def __aexit__(

@@ -15,6 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from signalbeam.server.db.models import Device
+from signalbeam.server.secrets_box import SecretsBox
+from signalbeam.server.services.config_sealing import open_document
 from signalbeam.server.services.device_cache import DevicePrincipal
 
 # Bound on one IN list (SQLite allows 32,766 bound parameters; PostgreSQL 65,535).
@@ -34,8 +36,9 @@ _COLUMNS = (
 class CredentialLookups:
     """Coalesces concurrent look-ups by credential hash into batched queries."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], secrets: SecretsBox) -> None:
         self._sessions = sessions
+        self._secrets = secrets
         self._waiting: dict[str, asyncio.Future[DevicePrincipal | None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -69,21 +72,22 @@ class CredentialLookups:
                     Device.credential_hash.in_(list(waiting)), Device.decommissioned_at.is_(None)
                 )
                 rows = (await session.execute(query)).all()
+            found = {
+                row.credential_hash: DevicePrincipal(
+                    pk=row.id,
+                    tenant_id=row.tenant_id,
+                    device_id=row.device_id,
+                    desired_generation=row.desired_generation,
+                    # The device gets its config secrets in clear; the row keeps them sealed.
+                    desired_spec=open_document(self._secrets, row.tenant_id, row.desired_state),
+                )
+                for row in rows
+            }
         except Exception as err:  # every waiter fails the way its own query would have
             for future in waiting.values():
                 if not future.done():
                     future.set_exception(err)
             return
-        found = {
-            row.credential_hash: DevicePrincipal(
-                pk=row.id,
-                tenant_id=row.tenant_id,
-                device_id=row.device_id,
-                desired_generation=row.desired_generation,
-                desired_spec=row.desired_state,
-            )
-            for row in rows
-        }
         for credential_hash, future in waiting.items():
             if not future.done():
                 future.set_result(found.get(credential_hash))

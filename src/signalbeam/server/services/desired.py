@@ -11,6 +11,8 @@ from signalbeam.domain.errors import NotFound
 from signalbeam.domain.model import EventType, Role
 from signalbeam.protocol.spec_rules import NAME_PATTERN
 from signalbeam.server.runtime import Runtime
+from signalbeam.server.services.config_delivery import with_config
+from signalbeam.server.services.config_sealing import seal_document
 from signalbeam.server.services.context import Actor, UnitOfWork
 
 
@@ -44,34 +46,58 @@ async def set_desired(
     """Give devices a new desired state (new generation each) and wake their watchers.
 
     Returns each device's new generation. `summary` is the human line for the activity log,
-    e.g. "desired state: warehouse-monitor@1.2.0".
+    e.g. "desired state: warehouse-monitor@1.2.0". A bundle document gains each device's
+    config, and is refused (422) where that config breaks the bundle's config schema.
     """
     actor.require(Role.OPERATOR)
     wanted = list(dict.fromkeys(device_ids))
+    pending = Pending()
     async with runtime.unit_of_work(actor) as uow:
-        changed = await write_desired(uow, wanted, spec, summary)
+        changed = await write_desired(uow, wanted, spec, summary, pending, strict=True)
         missing = sorted(set(wanted) - {device_id for _, device_id, _ in changed})
         if missing:
             raise NotFound(f"no such devices in this tenant: {', '.join(missing)}", field="devices")
         await uow.commit()
-    pending = Pending()
-    pending.add(changed, spec)
     announce_desired(runtime, pending)
     return {device_id: generation for _, device_id, generation in changed}
 
 
 async def write_desired(
-    uow: UnitOfWork, device_ids: Sequence[str], spec: dict[str, Any], summary: str
+    uow: UnitOfWork,
+    device_ids: Sequence[str],
+    spec: dict[str, Any],
+    summary: str,
+    pending: Pending,
+    *,
+    strict: bool = False,
 ) -> list[tuple[int, str, int]]:
-    """Give devices a new desired state inside `uow`: one statement, one event row each.
+    """Give devices a new desired state inside `uow`, noting each in `pending`.
 
-    Returns (pk, device_id, new generation) of the devices found. For callers that change
-    desired state in the same transaction as their own rows (the rollout engine), too; all
-    call `announce_desired` once the transaction is committed.
+    A bundle document gains each device's config section (config_delivery.py), so a device
+    never loses its config when its bundle changes; with `strict`, a config its bundle's
+    schema refuses refuses the write. Returns (pk, device_id, new generation) of the devices
+    found. For callers that change desired state in the same transaction as their own rows
+    (the rollout engine), too; all call `announce_desired` once the transaction is committed.
     """
+    changed: list[tuple[int, str, int]] = []
+    for ids, full in await with_config(uow, device_ids, spec, strict=strict):
+        changed += await write_exact(uow, ids, full, summary, pending)
+    return changed
+
+
+async def write_exact(
+    uow: UnitOfWork,
+    device_ids: Sequence[str],
+    spec: dict[str, Any],
+    summary: str,
+    pending: Pending,
+) -> list[tuple[int, str, int]]:
+    """Store exactly `spec` (its config secrets sealed) as these devices' desired state:
+    one statement per chunk, one event row each."""
     bundle, version = bundle_of(spec)
     named = {"bundle": bundle, "version": version} if bundle else {}
-    changed = await uow.devices.advance_desired(device_ids, spec, bundle, version)
+    stored = seal_document(uow.secrets, uow.actor.tenant_id, spec)
+    changed = await uow.devices.advance_desired(device_ids, stored, bundle, version)
     await uow.record_devices(
         EventType.DEVICE_DESIRED_STATE_CHANGED,
         [
@@ -84,6 +110,7 @@ async def write_desired(
             for pk, device_id, generation in changed
         ],
     )
+    pending.add(changed, spec)
     return changed
 
 

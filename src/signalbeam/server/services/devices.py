@@ -14,7 +14,9 @@ from signalbeam.server.observability.tracing import traced
 from signalbeam.server.repositories.devices import SORT_COLUMNS, DeviceQuery
 from signalbeam.server.repositories.events import EventQuery
 from signalbeam.server.runtime import Runtime
+from signalbeam.server.services.config_refresh import resync_devices
 from signalbeam.server.services.context import Actor, UnitOfWork
+from signalbeam.server.services.desired import Pending, announce_desired
 from signalbeam.server.services.enrollment import validate_labels
 
 
@@ -130,6 +132,7 @@ async def edit_labels(
     """Set and remove labels; records the change and any dynamic group it moves the device across."""
     actor.require(Role.OPERATOR)
     validate_labels(set_)
+    pending = Pending()
     async with runtime.unit_of_work(actor) as uow:
         device = await find_device(uow, device_id)
         before = dict(device.labels)
@@ -143,9 +146,15 @@ async def edit_labels(
                 device=device,
                 data={"before": before, "after": after},
             )
-            _record_group_change(uow, device, groups_before, await groups_of(uow, device))
+            groups_after = await groups_of(uow, device)
+            _record_group_change(uow, device, groups_before, groups_after)
+            if groups_after != groups_before:
+                # A dynamic group it joined or left may carry config.
+                await resync_devices(uow, [device.device_id], pending)
             await uow.commit()
-        return device
+            await uow.session.refresh(device)
+    announce_desired(runtime, pending)
+    return device
 
 
 def _label_message(before: dict[str, str], after: dict[str, str]) -> str:

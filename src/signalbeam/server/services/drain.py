@@ -67,7 +67,7 @@ async def _drain(uow: UnitOfWork, actor: Actor, devices: Sequence[Device]) -> Pe
     for had, group in groups.items():
         spec: dict[str, Any] = {"kind": DesiredKind.DRAINED.value, "drained_from": had}
         summary = f"desired state: nothing (drained; it had {had or 'nothing assigned'})"
-        pending.add(await write_desired(uow, group, spec, summary), spec)
+        await write_desired(uow, group, spec, summary, pending)
     await uow.record_devices(EventType.DEVICE_DRAINED, drained)
     return pending
 

@@ -12,8 +12,10 @@ from signalbeam.domain.selectors import parse_selector
 from signalbeam.server.db.models import Device, Group
 from signalbeam.server.observability.tracing import traced
 from signalbeam.server.runtime import Runtime
+from signalbeam.server.services.config_refresh import resync_devices
 from signalbeam.server.services.context import Actor, UnitOfWork
-from signalbeam.server.services.devices import DeviceFilter, list_devices
+from signalbeam.server.services.desired import Pending, announce_desired
+from signalbeam.server.services.devices import DeviceFilter, list_devices, matching_ids
 
 GROUP_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
 _NAME = re.compile(GROUP_NAME_PATTERN)
@@ -99,6 +101,7 @@ async def change_members(
 ) -> Group:
     """Add devices to, or remove them from, a static group."""
     actor.require(Role.OPERATOR)
+    pending = Pending()
     async with runtime.unit_of_work(actor) as uow:
         group = await _get(uow, name)
         if group.kind != GroupKind.STATIC:
@@ -125,15 +128,23 @@ async def change_members(
                 device=device,
                 data={key: [name]},
             )
+        # The group's config now reaches (or no longer reaches) them.
+        await resync_devices(uow, [d.device_id for d in changed], pending)
         await uow.commit()
+    announce_desired(runtime, pending)
     return group
 
 
 async def delete(runtime: Runtime, actor: Actor, name: str) -> None:
     """Delete a group; its devices stay as they are."""
     actor.require(Role.OPERATOR)
+    pending = Pending()
     async with runtime.unit_of_work(actor) as uow:
         group = await _get(uow, name)
+        members = await matching_ids(uow, DeviceFilter(group=name))
         await uow.groups.delete(group)
         uow.record(EventType.GROUP_DELETED, f"group {name} deleted", data={"group": name})
+        # Its config no longer reaches its devices.
+        await resync_devices(uow, members, pending)
         await uow.commit()
+    announce_desired(runtime, pending)

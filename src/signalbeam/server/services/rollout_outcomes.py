@@ -67,10 +67,9 @@ async def _assign(uow: UnitOfWork, row: Rollout, action: Assign, applied: Applie
         # Versions are immutable and never deleted, so this means the database was edited.
         raise LookupError(f"rollout {row.id}: {action.bundle}@{action.version} is not stored")
     summary = f"rollout {row.id}: desired state {action.bundle}@{action.version}"
-    changed = await write_desired(uow, action.device_ids, document, summary)
+    changed = await write_desired(uow, action.device_ids, document, summary, applied.pending)
     generations = {device_id: generation for _, device_id, generation in changed}
     applied.state = record_generations(applied.state, generations)
-    applied.pending.add(changed, document)
 
 
 async def _revert(uow: UnitOfWork, row: Rollout, action: Revert, applied: Applied) -> None:
@@ -94,8 +93,7 @@ async def _revert(uow: UnitOfWork, row: Rollout, action: Revert, applied: Applie
             f"rollout {row.id} rolled back: desired state cleared "
             f"({action.bundle}@{action.version}, which it ran before, is not stored here)"
         )
-    changed = await write_desired(uow, [action.device_id], document, summary)
-    applied.pending.add(changed, document)
+    await write_desired(uow, [action.device_id], document, summary, applied.pending)
 
 
 async def _emit(uow: UnitOfWork, row: Rollout, action: Emit, state: RolloutState) -> None:

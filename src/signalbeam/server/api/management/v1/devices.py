@@ -20,6 +20,7 @@ from signalbeam.server.api.management.v1.field_rules import (
 )
 from signalbeam.server.services import desired
 from signalbeam.server.services import devices as device_service
+from signalbeam.server.services.config_sealing import redacted_document
 from signalbeam.server.services.devices import DeviceFilter
 
 router = APIRouter(prefix="/devices", tags=["devices"])
@@ -77,7 +78,7 @@ async def show(
         groups=detail.groups,
         desired=convert.desired(row),
         reported=convert.reported(row),
-        desired_state=row.desired_state,
+        desired_state=redacted_document(row.desired_state),
         reported_state=row.reported_state,
         credential_rotated_at=row.credential_rotated_at,
         decommissioned_at=row.decommissioned_at,
