@@ -13,6 +13,7 @@ from signalbeam.cli import (
     alerts,
     artifacts,
     bundles,
+    configs,
     devices,
     events,
     groups,
@@ -64,6 +65,7 @@ app.add_typer(rollouts.app, name="rollouts")
 app.add_typer(events.app, name="events")
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(webhooks.app, name="webhooks")
+app.add_typer(configs.app, name="config")
 app.add_typer(users.app, name="users")
 app.add_typer(users.api_tokens, name="api-tokens")
 app.add_typer(sim.app, name="sim")

@@ -10,6 +10,7 @@ from fastapi.responses import RedirectResponse
 
 from signalbeam.server.api.deps import RuntimeDep
 from signalbeam.server.runtime import Runtime
+from signalbeam.server.services import config_status
 from signalbeam.server.services import devices as device_service
 from signalbeam.server.services import groups as group_service
 from signalbeam.server.services.devices import DeviceFilter
@@ -94,6 +95,7 @@ async def _detail(
         "pages": max((total + MEMBERS_PAGE - 1) // MEMBERS_PAGE, 1),
         "group_url": group_url(group.name),
         "form": form or Form({}),
+        "config_counts": await config_status.group_status(runtime, user.actor, name),
     }
     return render(request, "group.html", context, 422 if form and form.errors else 200)
 
