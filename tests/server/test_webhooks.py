@@ -38,9 +38,15 @@ async def log_of(client: httpx.AsyncClient, name: str) -> list[dict[str, Any]]:
 
 
 async def attempted(client: httpx.AsyncClient, name: str, count: int) -> list[Any] | None:
-    """The delivery log once its newest delivery has been tried `count` times."""
+    """The delivery log once its newest delivery has been tried `count` times.
+
+    Both the delivery's own count and its attempt rows must show it: on PostgreSQL the log
+    reads them in two statements, each seeing what was committed when it ran, so one answer
+    may show the attempt row before the delivery row it was committed with.
+    """
     log = await log_of(client, name)
-    return log if log and len(log[0]["log"]) >= count else None
+    done = log and len(log[0]["log"]) >= count and log[0]["attempts"] >= count
+    return log if done else None
 
 
 async def retry_round(runtime: Runtime) -> int:
