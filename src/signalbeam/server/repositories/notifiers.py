@@ -67,26 +67,30 @@ class NotifierRepository(TenantRepository):
             select(Delivery).where(Delivery.tenant_id == self.tenant_id, Delivery.id == delivery_id)
         )
 
-    async def deliveries(self, notifier: Notifier, limit: int) -> list[Delivery]:
-        query = (
-            select(Delivery)
+    async def log(
+        self, notifier: Notifier, limit: int
+    ) -> list[tuple[Delivery, list[DeliveryAttempt]]]:
+        """The latest deliveries, newest first, each with its attempts oldest first.
+
+        One statement, so one snapshot: read in two under PostgreSQL's read committed, an
+        attempt could show up before the delivery row it was committed with says it was tried.
+        """
+        latest = (
+            select(Delivery.id)
             .where(Delivery.tenant_id == self.tenant_id, Delivery.notifier_id == notifier.id)
             .order_by(Delivery.id.desc())
             .limit(limit)
+            .subquery()
         )
-        return list(await self.session.scalars(query))
-
-    async def attempts(self, delivery_ids: list[int]) -> dict[int, list[DeliveryAttempt]]:
-        """Each delivery's attempts, oldest first."""
-        found: dict[int, list[DeliveryAttempt]] = {i: [] for i in delivery_ids}
-        if not delivery_ids:
-            return found
         query = (
-            select(DeliveryAttempt)
-            .join(Delivery, Delivery.id == DeliveryAttempt.delivery_id)
-            .where(Delivery.tenant_id == self.tenant_id, Delivery.id.in_(delivery_ids))
-            .order_by(DeliveryAttempt.id)
+            select(Delivery, DeliveryAttempt)
+            .join(latest, latest.c.id == Delivery.id)
+            .outerjoin(DeliveryAttempt, DeliveryAttempt.delivery_id == Delivery.id)
+            .order_by(Delivery.id.desc(), DeliveryAttempt.id)
         )
-        for attempt in await self.session.scalars(query):
-            found[attempt.delivery_id].append(attempt)
-        return found
+        found: dict[int, tuple[Delivery, list[DeliveryAttempt]]] = {}
+        for delivery, attempt in await self.session.execute(query):
+            _, attempts = found.setdefault(delivery.id, (delivery, []))
+            if attempt is not None:
+                attempts.append(attempt)
+        return list(found.values())

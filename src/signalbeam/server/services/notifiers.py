@@ -211,9 +211,8 @@ async def deliveries(runtime: Runtime, actor: Actor, name: str) -> list[LoggedDe
     """The notifier's latest deliveries, newest first, each with its attempts."""
     async with runtime.unit_of_work(actor) as uow:
         notifier = await _get(uow, name)
-        found = await uow.notifiers.deliveries(notifier, DELIVERY_LOG)
-        attempts = await uow.notifiers.attempts([d.id for d in found])
-    return [LoggedDelivery(d, attempts[d.id]) for d in found]
+        logged = await uow.notifiers.log(notifier, DELIVERY_LOG)
+    return [LoggedDelivery(delivery, attempts) for delivery, attempts in logged]
 
 
 async def redeliver(runtime: Runtime, actor: Actor, delivery_id: int) -> Delivery:
