@@ -51,6 +51,7 @@ async def _browse(
     zeroconf: Zeroconf, timeout: float, settle: float, wanted: str | None
 ) -> list[str]:
     loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
     names: list[str] = []
     first = asyncio.Event()
 
@@ -73,6 +74,10 @@ async def _browse(
             await asyncio.wait_for(first.wait(), timeout)
             # Give other servers a moment to answer, so a choice is never made by accident.
             await asyncio.sleep(settle if wanted is None else 0)
+            if wanted is None and len(names) > 1:
+                # A choice ends in an error that lists the servers: on a busy network some
+                # answer late, so the rest of the time goes to making that list whole.
+                await asyncio.sleep(max(0.0, deadline - loop.time()))
     finally:
         await browser.async_cancel()
     return names
@@ -87,7 +92,8 @@ async def discover(
     """Every SignalBeam server announcing itself within `timeout` seconds.
 
     With `wanted`, the browse lasts until the server of that name answers (or the timeout);
-    otherwise until `settle` seconds after the first, so every server can be listed.
+    otherwise until `settle` seconds after the first, or, once there is a choice, until the
+    timeout, so every server can be listed.
     """
     chosen: list[str] | InterfaceChoice = interfaces or InterfaceChoice.All
     async with contextlib.AsyncExitStack() as stack:
