@@ -25,6 +25,7 @@ from signalbeam.server.app import create_app
 from signalbeam.server.runtime import Runtime
 from signalbeam.server.settings import ServerSettings
 from tests.components import POSTGRES_HOST, POSTGRES_PORT, POSTGRES_USER, free_port, need, reachable
+from tests.zygote import ForkedProcess, zygote_socket
 
 ENGINE_FIXTURES = "from tests.engine import"
 
@@ -133,9 +134,19 @@ class LiveServer:
     url: str
     admin_token: str
     data_dir: Path
-    process: subprocess.Popen[str]
+    process: subprocess.Popen[str] | ForkedProcess
     output: list[str]
     reader: threading.Thread
+
+
+def _spawn(command: list[str], env: dict[str, str]) -> subprocess.Popen[str] | ForkedProcess:
+    zygote = zygote_socket()
+    if zygote is not None:
+        # Same command line, environment and directory, minus the 1.5 s of imports.
+        return ForkedProcess(zygote, command[3:], env, os.getcwd())
+    return subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    )
 
 
 def start_server(
@@ -156,13 +167,7 @@ def start_server(
         "--port",
         str(port),
     ]
-    process = subprocess.Popen(
-        command + (extra or []),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, **(env or {})},
-    )
+    process = _spawn(command + (extra or []), {**os.environ, **(env or {})})
     output: list[str] = []
     ready = threading.Event()
 
