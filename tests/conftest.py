@@ -51,6 +51,23 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     return EngineOnOneWorker(config, log) if config.getvalue("dist") == "loadgroup" else None
 
 
+# Long tests (browsers, real agents, containers) first, thousands of quick ones last: the
+# quick ones then fill the workers' ends evenly instead of three browser tests racing alone.
+FIRST_TO_LAST = ("test_api_fuzz.py", "web", "chaos", "agent", "cli", "sim", "server")
+
+
+def _rank(item: pytest.Item) -> int:
+    part = item.nodeid.split("/")[1].split("::")[0]
+    if part in FIRST_TO_LAST:
+        return FIRST_TO_LAST.index(part)
+    # tests/test_*.py (API tests, mostly in-process), then domain and protocol (pure, quick).
+    return len(FIRST_TO_LAST) + (0 if part.endswith(".py") else 1)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=_rank)
+
+
 async def _admin_connection() -> asyncpg.Connection:
     return await asyncpg.connect(
         host=POSTGRES_HOST, port=POSTGRES_PORT, user=POSTGRES_USER, database="postgres"

@@ -50,18 +50,19 @@ MAX_REQUEST = 1 << 20
 # --- the zygote -------------------------------------------------------------------------------
 
 
-def _become_server(request: dict[str, Any], output: int) -> None:
-    """In the forked child: run the command line as `python -m signalbeam` would, then exit."""
+def _become(request: dict[str, Any], stdio: list[int]) -> None:
+    """In the forked child: run the command line as `python -m signalbeam` would, then exit.
+
+    Signal handlers are Python's own (the zygote sets none): SIGINT is KeyboardInterrupt,
+    SIGTERM kills, SIGPIPE is ignored, as in any new interpreter.
+    """
     code = 1
     try:
-        for number in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
-            signal.signal(number, signal.SIG_DFL)
-        null = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(null, 0)
-        os.dup2(output, 1)
-        os.dup2(output, 2)
-        os.close(null)
-        os.close(output)
+        for target, fd in enumerate(stdio):
+            os.dup2(fd, target)
+        for fd in set(stdio):
+            if fd > 2:
+                os.close(fd)
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
@@ -99,11 +100,13 @@ class Zygote:
     def _accept(self, _: object) -> None:
         client, _ = self.listener.accept()
         fds = array.array("i")
-        message, ancillary, _, _ = client.recvmsg(MAX_REQUEST, socket.CMSG_LEN(fds.itemsize))
+        message, ancillary, _, _ = client.recvmsg(MAX_REQUEST, socket.CMSG_LEN(3 * fds.itemsize))
         for level, kind, data in ancillary:
             if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
                 fds.frombytes(data[: len(data) - (len(data) % fds.itemsize)])
-        if len(fds) != 1:
+        if len(fds) != 3:
+            for fd in fds:
+                os.close(fd)
             client.close()
             return
         pid = os.fork()
@@ -113,8 +116,9 @@ class Zygote:
                 other.close()
                 os.close(pidfd)
             client.close()
-            _become_server(json.loads(message), fds[0])
-        os.close(fds[0])
+            _become(json.loads(message), list(fds))
+        for fd in fds:
+            os.close(fd)
         pidfd = os.pidfd_open(pid)
         self.children[pidfd] = (client, pid)
         self.selector.register(pidfd, selectors.EVENT_READ, self._reap)
@@ -159,29 +163,82 @@ def serve(path: str) -> None:
 
 
 class ForkedProcess:
-    """A server child of the zygote, with the parts of `subprocess.Popen` the tests use."""
+    """A child of the zygote, with the parts of `subprocess.Popen` the tests use."""
 
-    def __init__(self, zygote: str, args: list[str], env: dict[str, str], cwd: str) -> None:
+    def __init__(
+        self,
+        zygote: str,
+        args: list[str],
+        env: dict[str, str],
+        cwd: str,
+        *,
+        pipe_stdin: bool = False,
+        pipe_stderr: bool = False,
+    ) -> None:
+        """Start `signalbeam ARGS`; stdout is a pipe, stderr joins it unless `pipe_stderr`."""
         self.args = args
         self.returncode: int | None = None
-        self.stdin: IO[str] | None = None
-        self.stderr: IO[str] | None = None
-        read_end, write_end = os.pipe()
-        self.link = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        theirs: list[int] = []
+        ours: list[int] = []
         try:
+            child_in = os.open(os.devnull, os.O_RDONLY)
+            if pipe_stdin:
+                os.close(child_in)
+                child_in, stdin = os.pipe()
+                ours.append(stdin)
+            out, child_out = os.pipe()
+            ours.append(out)
+            theirs += [child_in, child_out]
+            child_err = child_out
+            if pipe_stderr:
+                err, child_err = os.pipe()
+                ours.append(err)
+                theirs.append(child_err)
+            self.link = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             self.link.connect(zygote)
             request = json.dumps({"args": args, "env": env, "cwd": cwd}).encode()
-            rights = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [write_end]))]
-            self.link.sendmsg([request], rights)
+            fds = array.array("i", [child_in, child_out, child_err])
+            self.link.sendmsg([request], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
+        except BaseException:
+            for fd in ours:
+                os.close(fd)
+            raise
         finally:
-            os.close(write_end)
+            for fd in theirs:
+                os.close(fd)
+        self.stdin: IO[str] | None = open(stdin, "w") if pipe_stdin else None  # noqa: SIM115
+        self.stdout: IO[str] | None = open(out, errors="replace")  # noqa: SIM115
+        self.stderr: IO[str] | None = open(err, errors="replace") if pipe_stderr else None  # noqa: SIM115
         self.buffer = b""
         first = self._line(None).split()
         if first[:1] != ["pid"]:
-            os.close(read_end)
             raise OSError(f"the test zygote refused to start {args}")
         self.pid = int(first[1])
-        self.stdout: IO[str] | None = open(read_end, encoding="utf-8", errors="replace")  # noqa: SIM115
+
+    def communicate(self, input: str = "", timeout: float | None = None) -> tuple[str, str]:
+        """As `Popen.communicate`: feed stdin, read both outputs to the end, wait for the exit."""
+        read: dict[int, str] = {}
+
+        def drain(index: int, stream: IO[str] | None) -> None:
+            if stream is not None:
+                with stream:
+                    read[index] = stream.read()
+
+        readers = [
+            threading.Thread(target=drain, args=(i, s), daemon=True)
+            for i, s in enumerate((self.stdout, self.stderr))
+        ]
+        for reader in readers:
+            reader.start()
+        if self.stdin is not None:
+            with contextlib.suppress(BrokenPipeError):
+                self.stdin.write(input)
+            with contextlib.suppress(BrokenPipeError):
+                self.stdin.close()
+        self.wait(timeout)
+        for reader in readers:
+            reader.join(timeout)
+        return read.get(0, ""), read.get(1, "")
 
     def _line(self, timeout: float | None) -> str:
         """The zygote's next answer line; "" if it is gone, TimeoutError if none in time."""
@@ -251,6 +308,8 @@ def _start() -> str:
     root = Path(__file__).resolve().parent.parent
     process = subprocess.Popen(
         [sys.executable, "-m", "tests.zygote", path],
+        # Not the worker's stdin: xdist talks to its workers over it.
+        stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         text=True,
         cwd=root,

@@ -15,10 +15,12 @@ from typing import Any
 import httpx
 
 from tests.lines import Lines
+from tests.zygote import ForkedProcess, zygote_socket
 
 COMMAND = [sys.executable, "-m", "signalbeam"]
 # Ambient settings of whoever runs the tests must not leak into what the CLI does.
 SCRUBBED = ("SIGNALBEAM_SERVER", "SIGNALBEAM_TOKEN", "SIGNALBEAM_DEBUG", "COLUMNS", "FORCE_COLOR")
+Process = subprocess.Popen[str] | ForkedProcess
 FACTS = {"hostname": "pi", "os": "Debian 12", "arch": "aarch64", "agent_version": "0.1.0"}
 
 
@@ -52,8 +54,19 @@ class Cli:
         base = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
         return {**base, "SIGNALBEAM_CONFIG_DIR": str(self.config_dir), **self.env, **(extra or {})}
 
-    def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    def start(self, *args: str, env: dict[str, str] | None = None) -> Process:
         """Start a command without waiting for it."""
+        zygote = zygote_socket()
+        if zygote is not None:
+            # The same command line in its own process, minus the interpreter's start-up.
+            return ForkedProcess(
+                zygote,
+                list(args),
+                self.environment(env),
+                os.getcwd(),
+                pipe_stdin=True,
+                pipe_stderr=True,
+            )
         return subprocess.Popen(
             [*COMMAND, *args],
             stdin=subprocess.PIPE,
@@ -73,7 +86,7 @@ class Cli:
         """Run one command to completion."""
         process = self.start(*args, env=env)
         out, err = process.communicate(stdin, timeout=60)
-        return Result(process.returncode, out, err)
+        return Result(process.wait(), out, err)
 
     def ok(self, *args: str, stdin: str = "") -> str:
         """Run a command that must succeed without complaint and return its stdout."""
@@ -82,19 +95,19 @@ class Cli:
         return result.out
 
 
-def gather(*processes: subprocess.Popen[str], stdin: str = "") -> list[Result]:
+def gather(*processes: Process, stdin: str = "") -> list[Result]:
     """Feed each started command `stdin`, wait for all of them and return what they printed."""
     results = []
     for process in processes:
         out, err = process.communicate(stdin, timeout=60)
-        results.append(Result(process.returncode, out, err))
+        results.append(Result(process.wait(), out, err))
     return results
 
 
 class Watcher:
     """A long-running command (events watch) whose output is read line by line as it comes."""
 
-    def __init__(self, process: subprocess.Popen[str]) -> None:
+    def __init__(self, process: Process) -> None:
         self.process = process
         self.out = Lines(process.stdout)
         self.err = Lines(process.stderr)

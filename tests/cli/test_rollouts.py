@@ -44,7 +44,7 @@ async def _watch(cli: Cli, fleet: Fleet, http: httpx.AsyncClient, rollout_id: st
         if process.poll() is None:
             process.kill()
             process.communicate()
-    return Result(process.returncode, out, err)
+    return Result(process.wait(), out, err)
 
 
 def _started(result: Result) -> str:
