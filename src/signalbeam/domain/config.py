@@ -285,7 +285,12 @@ def config_status(
     document's config digest and what the device reported (`reported.config`)."""
     section = desired.get("config")
     wanted = section.get("digest") if isinstance(section, dict) else None
-    report = (reported or {}).get("config")
+    return config_report_status(wanted, (reported or {}).get("config"))
+
+
+def config_report_status(wanted: object, report: object) -> DeviceConfigStatus:
+    """`config_status` from the two parts it reads: the digest the device should apply and
+    its `reported.config` (each as found, possibly missing or malformed)."""
     report = report if isinstance(report, dict) else {}
     status, digest = report.get("status"), report.get("digest")
     applied = digest if status == "applied" and isinstance(digest, str) else None

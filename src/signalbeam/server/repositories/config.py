@@ -22,6 +22,13 @@ DEVICE_COLUMNS = (
     Device.reported_state,
 )
 
+# Only what config status reads, extracted by the database: whole documents are kilobytes
+# each, and a group's status is asked for often (a dashboard tab, `config status`, a script).
+STATUS_COLUMNS = (
+    Device.desired_state[("config", "digest")].as_string(),
+    Device.reported_state["config"],
+)
+
 
 class ConfigRepository(TenantRepository):
     """Config layers of one tenant."""
@@ -98,6 +105,18 @@ class ConfigRepository(TenantRepository):
         for group_id, device_pk in (await self.session.execute(query)).all():
             members[group_id].add(device_pk)
         return members
+
+    async def statuses(self, device_ids: Sequence[str]) -> list[tuple[str | None, Any]]:
+        """Per live device: the config digest it should apply, and its `reported.config`."""
+        base = select(*STATUS_COLUMNS).where(
+            Device.tenant_id == self.tenant_id, Device.decommissioned_at.is_(None)
+        )
+        found: list[tuple[str | None, Any]] = []
+        for start in range(0, len(device_ids), CHUNK):
+            chunk = device_ids[start : start + CHUNK]
+            rows = await self.session.execute(base.where(Device.device_id.in_(chunk)))
+            found += [(wanted, report) for wanted, report in rows]
+        return found
 
     async def devices(self, device_ids: Sequence[str] | None) -> list[Row[Any]]:
         """Live devices (all of the tenant's when `device_ids` is None), delivery's columns only."""

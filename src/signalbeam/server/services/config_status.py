@@ -5,7 +5,13 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from signalbeam.domain.config import DeviceConfigStatus, EffectiveItem, config_status, effective
+from signalbeam.domain.config import (
+    DeviceConfigStatus,
+    EffectiveItem,
+    config_report_status,
+    config_status,
+    effective,
+)
 from signalbeam.server.runtime import Runtime
 from signalbeam.server.services.config_delivery import load_layers, protocol_layer
 from signalbeam.server.services.context import Actor
@@ -38,6 +44,6 @@ async def group_status(runtime: Runtime, actor: Actor, group: str) -> dict[str, 
     have none."""
     async with runtime.unit_of_work(actor) as uow:
         ids = await matching_ids(uow, DeviceFilter(group=group))
-        rows = await uow.config.devices(ids)
-    counts = Counter(config_status(r.desired_state, r.reported_state).state for r in rows)
+        found = await uow.config.statuses(ids)
+    counts = Counter(config_report_status(wanted, report).state for wanted, report in found)
     return {state: counts.get(state, 0) for state in ("applied", "pending", "failed", "none")}
