@@ -142,6 +142,27 @@ async def test_put_replaces_values_and_keeps_secrets(client: httpx.AsyncClient) 
     ]
 
 
+async def test_a_change_that_changes_nothing_makes_no_version_and_pushes_nothing(
+    client: httpx.AsyncClient, anon: httpx.AsyncClient
+) -> None:
+    await new_device(client, anon, "pi-1")
+    await assign_site(client, devices=["pi-1"])
+    await patch(client, TENANT, set={"LOG_LEVEL": "info"}, secrets={"TOKEN": "t0ken"})
+    before = await generation(client, "pi-1")
+    again = await patch(client, TENANT, set={"LOG_LEVEL": "info"}, secrets={"TOKEN": "t0ken"})
+    assert (again["unchanged"], again["layer"]["version"], again["changes"]) == (True, 1, [])
+    assert again["affected_devices"] == 0
+    same = await client.put(TENANT, json={"values": {"LOG_LEVEL": "info"}})
+    assert same.json()["unchanged"] and same.json()["layer"]["version"] == 1
+    current = await client.post(f"{TENANT}/rollback", json={"to": 1})
+    assert current.json()["unchanged"] and current.json()["layer"]["version"] == 1
+    assert (await client.get(f"{TENANT}/history")).json()["total"] == 1
+    assert await generation(client, "pi-1") == before
+    changed = await patch(client, TENANT, secrets={"TOKEN": "another"})
+    assert (changed["unchanged"], changed["layer"]["version"]) == (False, 2)
+    assert await generation(client, "pi-1") == before + 1
+
+
 async def test_secrets_are_write_only_and_sealed_at_rest(
     client: httpx.AsyncClient, anon: httpx.AsyncClient, runtime: Runtime
 ) -> None:
@@ -195,6 +216,8 @@ async def test_a_group_layer_reaches_its_members_signed_and_nobody_else(
 ) -> None:
     oslo = await new_device(client, anon, "pi-oslo", {"site": "oslo"})
     bergen = await new_device(client, anon, "pi-bergen", {"site": "bergen"})
+    # In the group but running no bundle: config travels with a bundle, so it gets none.
+    await new_device(client, anon, "pi-oslo-idle", {"site": "oslo"})
     assert await client.post("/api/v1/groups", json={"name": "oslo", "selector": "site=oslo"})
     await assign_site(client, devices=["pi-oslo", "pi-bergen"])
     before = {d: await generation(client, d) for d in ("pi-oslo", "pi-bergen")}
@@ -409,6 +432,14 @@ async def test_joining_and_leaving_groups_moves_the_config(
     assert await values() == {"LAB": True}
     await client.delete("/api/v1/groups/lab/members/pi-1")
     assert await values() == {}
+    # A deleted group takes its config along: a new group of the same name starts empty.
+    await client.post("/api/v1/groups/lab/members", json={"devices": ["pi-1"]})
+    assert await values() == {"LAB": True}
+    assert (await client.delete("/api/v1/groups/lab")).status_code == 204
+    assert await values() == {}
+    await client.post("/api/v1/groups", json={"name": "lab", "selector": "site=bergen"})
+    assert await values() == {}
+    assert (await client.get("/api/v1/config/groups/lab")).json()["version"] == 0
 
 
 async def test_every_change_is_a_config_changed_event(client: httpx.AsyncClient) -> None:

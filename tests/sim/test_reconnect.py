@@ -52,7 +52,7 @@ async def test_devices_probe_a_stopped_server_without_watching_and_return_when_i
     async with Fleet(config) as fleet:
         devices = list(fleet.devices.values())
         await eventually(lambda: _all(d.online for d in devices), "every device synced")
-        stop_server(server)
+        output = stop_server(server)
         await eventually(lambda: _all(not d.online for d in devices), "every sync failing")
         watches, failed = fleet.stats.watch_errors, fleet.stats.syncs_failed
         await eventually(
@@ -66,7 +66,7 @@ async def test_devices_probe_a_stopped_server_without_watching_and_return_when_i
         # ReadError or RemoteProtocolError (HTTP/1.1's keep-alive race); what must never
         # happen is an error answer (a held watch cancelled with a 500 was one).
         transport = {"ConnectError", "ReadError", "RemoteProtocolError"}
-        assert {kind.split(": ", 1)[1] for kind in kinds} <= transport, kinds
+        assert {kind.split(": ", 1)[1] for kind in kinds} <= transport, f"{kinds}\n{output}"
 
         server = start_server(tmp_path / "server", flags, port=port)
         try:

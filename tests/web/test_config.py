@@ -63,7 +63,8 @@ async def preview_and_apply(page: Page, api: httpx.AsyncClient) -> None:
     await page.get_by_label("Message").fill("more logs for the oslo outage")
     await page.get_by_role("button", name="Preview").click()
     preview = page.locator("#config-preview")
-    await expect(preview).to_contain_text("Preview: version 2, reaching 2 devices")
+    # pi-08 runs no bundle, and config travels with a bundle: one device gets it.
+    await expect(preview).to_contain_text("Preview: version 2, reaching 1 device")
     await expect(preview.locator('[data-change="LOG_LEVEL"]')).to_have_text(
         "LOG_LEVEL: info \u2192 debug"
     )
@@ -133,6 +134,35 @@ async def test_an_operator_changes_a_groups_log_level_and_rolls_it_back(
     }
 
 
+async def test_tenant_defaults_are_edited_from_the_side_bar_under_the_groups(
+    server: LiveServer, api: httpx.AsyncClient, device_api: httpx.AsyncClient, screenshots: Path
+) -> None:
+    await oslo(api, device_api)
+    async with chromium() as browser, signed_in(browser, server.url) as page:
+        await page.goto(server.url + "/")
+        await page.get_by_role("link", name="Config defaults").click()
+        await expect(page.locator("h1")).to_have_text("Config defaults")
+        editor = page.get_by_label("Values (YAML)")
+        await editor.fill("TZ: UTC\nLOG_LEVEL: warning\n")
+        await page.get_by_role("button", name="Preview").click()
+        await expect(page.locator("#config-preview")).to_contain_text(
+            "Preview: version 1, reaching 1 device"
+        )
+        await page.get_by_role("button", name="Apply").click()
+        await expect(page.locator(".flash")).to_have_text("Applied: this is now version 1.")
+        # The same text again changes nothing: no version to apply.
+        await page.get_by_label("Values (YAML)").fill("LOG_LEVEL: warning\nTZ: UTC\n")
+        await page.get_by_role("button", name="Preview").click()
+        await expect(page.locator("#config-preview")).to_contain_text("No change")
+        await expect(page.get_by_role("button", name="Apply")).to_have_count(0)
+        await snap(page, screenshots, "53-tenant-config")
+        await page.goto(server.url + "/devices/pi-07/config")
+        await effective(page, "TZ", "UTC", "tenant, version 1")
+        await effective(page, "LOG_LEVEL", "info", "group oslo, version 1")
+    layer = (await api.get("/api/v1/config/tenant")).json()
+    assert (layer["version"], layer["values"]) == (1, {"LOG_LEVEL": "warning", "TZ": "UTC"})
+
+
 async def test_a_viewer_sees_config_but_no_write_controls_and_is_refused(
     server: LiveServer, api: httpx.AsyncClient, device_api: httpx.AsyncClient, screenshots: Path
 ) -> None:
@@ -142,8 +172,12 @@ async def test_a_viewer_sees_config_but_no_write_controls_and_is_refused(
     assert (await api.post("/api/v1/users", json=body)).status_code == 201
     viewer = ("vera", "viewer password 1")
     async with chromium() as browser, signed_in(browser, server.url, *viewer) as page:
-        for path in ("/groups/oslo/config", "/devices/pi-07/config"):
+        for path in ("/config", "/groups/oslo/config", "/devices/pi-07/config"):
             await page.goto(server.url + path)
+            if path == "/config":
+                await expect(page.locator("#layer-version")).to_have_text("Nothing set here yet.")
+                assert await page.locator("textarea").count() == 0
+                continue
             await expect(page.locator("#config-history tr[data-version]")).to_have_count(1)
             assert await page.get_by_role("button").all_inner_texts() == ["Sign out"]
             assert await page.locator("textarea, input[type=password]").count() == 0
@@ -163,7 +197,7 @@ async def refused(page: Page, url: str) -> None:
     csrf = await page.locator('meta[name="csrf-token"]').get_attribute("content")
     assert csrf
     fields = {"document": "LOG_LEVEL: error\n", "key": "TOKEN", "value": "x", "to": "1"}
-    for base in ("/groups/oslo/config", "/devices/pi-07/config"):
+    for base in ("/groups/oslo/config", "/devices/pi-07/config", "/config"):
         for action, suffix in (("preview", ""), ("apply", ""), ("", "/secrets"), ("", "/rollback")):
             path = base + suffix
             answer = await page.request.post(

@@ -86,6 +86,9 @@ def _report(layer: Layer, result: dict[str, Any], dry_run: bool, json_output: bo
         print_json(result)
         return
     version, reach = result["layer"]["version"], views.devices_text(result["affected_devices"])
+    if result.get("unchanged"):
+        typer.echo(f"No change; {layer.label} stays at version {version}.")
+        return
     if dry_run:
         typer.echo(
             f"Dry run: {layer.label} would become version {version}, reaching {reach}; "

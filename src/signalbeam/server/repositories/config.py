@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, func, select, tuple_
+from sqlalchemy import Row, delete, func, select, tuple_
 
 from signalbeam.server.db.models import ConfigLayer, Device, GroupMember
 from signalbeam.server.repositories.base import TenantRepository
@@ -70,6 +70,16 @@ class ConfigRepository(TenantRepository):
         self.session.add(layer)
         await self.session.flush()
         return layer
+
+    async def drop(self, scope: str, name: str) -> None:
+        """Every version of one layer (a deleted group's: a new group of that name starts empty)."""
+        await self.session.execute(
+            delete(ConfigLayer).where(
+                ConfigLayer.tenant_id == self.tenant_id,
+                ConfigLayer.scope == scope,
+                ConfigLayer.name == name,
+            )
+        )
 
     async def current(self, scope: str, names: Sequence[str] | None = None) -> list[ConfigLayer]:
         """The latest version of every layer of `scope` (only those `names`, when given)."""

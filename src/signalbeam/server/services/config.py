@@ -74,6 +74,7 @@ class ConfigChangeResult:
     layer: LayerView
     changes: list[Change]
     affected_devices: int
+    unchanged: bool = False
 
 
 @dataclass(frozen=True)
@@ -278,8 +279,11 @@ async def _write(
             )
         content, sealed = make(uow, current)
         check_size(content, _clear(uow, ref, sealed), write.field_root)
-        row = await _signed_row(uow, ref, version + 1, content, sealed, write.message)
         changes = diff(content_of(current), content)
+        if not changes and content.priority == content_of(current).priority:
+            # Nothing to push: a new version would only fill the history with copies.
+            return ConfigChangeResult(view_of(ref, current), [], 0, unchanged=True)
+        row = await _signed_row(uow, ref, version + 1, content, sealed, write.message)
         reach = await _reach(uow, ref)
         affected = await refresh_layer(
             uow, reach, row, field_root=write.field_root, pending=pending

@@ -44,8 +44,8 @@ async def refresh_layer(
     """Give the devices a new layer version reaches (all live ones, when None) their new config.
 
     Refuses (422) when a device's bundle schema refuses the result, before anything is
-    written; with `pending` None (a dry run) it only checks. Returns how many devices the
-    layer reaches.
+    written; with `pending` None (a dry run) it only checks. Returns how many devices get the
+    new config: those running a bundle, as config travels in a bundle's desired state.
     """
     rows = await uow.config.devices(device_ids)
     layers = await load_layers(
@@ -58,7 +58,7 @@ async def refresh_layer(
         summary = f"desired state: config {_describe(layer)} version {layer.version}"
         for layer_rows, desired, ids in groups.values():
             await write_exact(uow, ids, _with_section(uow, desired, layer_rows), summary, pending)
-    return len(rows)
+    return sum(len(ids) for _, _, ids in groups.values())
 
 
 async def resync_devices(uow: UnitOfWork, device_ids: Sequence[str], pending: Pending) -> None:

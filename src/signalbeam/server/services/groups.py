@@ -136,13 +136,14 @@ async def change_members(
 
 
 async def delete(runtime: Runtime, actor: Actor, name: str) -> None:
-    """Delete a group; its devices stay as they are."""
+    """Delete a group and its config layer; its devices stay, without that layer's config."""
     actor.require(Role.OPERATOR)
     pending = Pending()
     async with runtime.unit_of_work(actor) as uow:
         group = await _get(uow, name)
         members = await matching_ids(uow, DeviceFilter(group=name))
         await uow.groups.delete(group)
+        await uow.config.drop("group", name)
         uow.record(EventType.GROUP_DELETED, f"group {name} deleted", data={"group": name})
         # Its config no longer reaches its devices.
         await resync_devices(uow, members, pending)

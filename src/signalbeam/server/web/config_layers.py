@@ -128,7 +128,7 @@ class Editor:
             return await page(form, None)
         if not apply:
             return await page(form, result)
-        return self._done("applied", result.layer.version)
+        return self._done("unchanged" if result.unchanged else "applied", result.layer.version)
 
     async def set_secret(self, runtime: Runtime, user: WebUser, form: Form, page: Page) -> Response:
         """Set one secret; its value is never rendered again, not even on an error."""
@@ -162,7 +162,8 @@ class Editor:
         except FIELD_ERRORS as err:
             form.fail("secret", err.detail)
             return await page(form, None)
-        return self._done("secret-removed" if unset else "secret-set", result.layer.version)
+        done = "secret-removed" if unset else "secret-set"
+        return self._done("unchanged" if result.unchanged else done, result.layer.version)
 
     async def rollback(self, runtime: Runtime, user: WebUser, form: Form, page: Page) -> Response:
         """A new version with an earlier version's values and secrets."""
@@ -175,7 +176,7 @@ class Editor:
         except FIELD_ERRORS as err:
             form.fail("history", err.detail)
             return await page(form, None)
-        return self._done("rolled-back", result.layer.version)
+        return self._done("unchanged" if result.unchanged else "rolled-back", result.layer.version)
 
     def _done(self, done: str, version: int) -> Response:
         # Post/Redirect/Get: a reload does not post again; the page words the outcome itself,
@@ -229,6 +230,7 @@ DONE = {
     "secret-set": "Secret set: this is now version {version}.",
     "secret-removed": "Secret removed: this is now version {version}.",
     "rolled-back": "Rolled back: version {version} has the chosen version's values and secrets.",
+    "unchanged": "No change: nothing differed, so this stays at version {version}.",
 }
 
 

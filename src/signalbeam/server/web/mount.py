@@ -23,6 +23,7 @@ from signalbeam.server.web import (
     groups,
     live,
     notifiers,
+    tenant_config,
     users,
     webhooks,
 )
@@ -48,6 +49,7 @@ def install(app: FastAPI) -> None:
         alert_rules,
         notifiers,
         webhooks,
+        tenant_config,
         users,
         live,
     )

@@ -60,6 +60,7 @@ def change_public(result: config_service.ConfigChangeResult) -> s.ConfigChangePu
         layer=layer_public(result.layer),
         changes=[s.ConfigChangeItem.of(c) for c in result.changes],
         affected_devices=result.affected_devices,
+        unchanged=result.unchanged,
     )
 
 

@@ -118,7 +118,13 @@ class ConfigChangeItem(BaseModel):
 class ConfigChangePublic(BaseModel):
     layer: ConfigLayerPublic
     changes: list[ConfigChangeItem]
-    affected_devices: int = Field(description="devices the layer reaches")
+    affected_devices: int = Field(
+        description="devices that get the new config: those the layer reaches that run a "
+        "bundle (config travels with it); 0 when unchanged"
+    )
+    unchanged: bool = Field(
+        False, description="nothing differed from the current version, so no version was made"
+    )
 
 
 class ConfigHistoryItem(BaseModel):
