@@ -2,8 +2,9 @@
 
 `python -m bench.config_push [--devices 1000] [--rounds 3] [--backend sqlite|postgres]`
 
-One real server and, in this process, a simulated fleet of watching devices (interval 10 s)
-running one bundle through a dynamic group. Each round changes one key of the group's config
+One real server and a simulated fleet of watching devices (interval 10 s) running one bundle
+through a dynamic group, in `signalbeam sim` processes of their own: with the fleet in this
+process, its 1,000 devices took 90 % of a core and the rounds timed the simulator's lag. Each round changes one key of the group's config
 (`PATCH /api/v1/config/groups/bench`), which gives every device a new desired generation with
 a new signed config section, and polls the group's config status every 0.5 s until every
 device reports the new digest applied. The simulator "applies" a config in 0.05-0.15 s, so
@@ -31,35 +32,36 @@ import httpx
 
 from bench.harness import Server, Skip, database, emit, log, run_server
 from bench.rollout_convergence import bundle, online, wait_for
-from bench.session_ops import Meter
-from signalbeam.sim.device import Behaviour
-from signalbeam.sim.fleet import Fleet, FleetConfig
+from bench.session_ops import Meter, Simulator
 
 # The status answer reads every device of the group (300-700 ms at 1,000 devices on SQLite),
 # so polling faster would load the server it measures.
 POLL_SECONDS = 0.5
 GROUP = "bench"
 STATUS = f"/api/v1/groups/{GROUP}/config/status"
+# Two simulator processes: each stays well inside its core, beside the server on the other.
+SIMULATORS = 2
+SIM_OPTIONS = ["--interval", "10s", "--apply-time", "0.1s", "--ramp", "10s"]
 
 
-def fleet(server: Server, token: str, devices: int) -> FleetConfig:
-    behaviour = Behaviour(interval=10.0, watch=True, watch_timeout=60.0, apply_time=0.1)
-    return FleetConfig(
-        server=server.url,
-        token=token,
-        devices=devices,
-        behaviour=behaviour,
-        labels={"fleet": "cfg"},
-        prefix="cfg-",
-        state_file=server.data_dir / "sim.json",
-        seed=11,
-    )
+def simulators(server: Server, devices: int) -> list[Simulator]:
+    """The fleet split over processes, labelled fleet=cfg0, fleet=cfg1, ..."""
+    token = server.enrollment_token()
+    shares = [devices // SIMULATORS + (i < devices % SIMULATORS) for i in range(SIMULATORS)]
+    return [
+        Simulator(server, token, share, f"cfg{i}-", server.data_dir, extra=SIM_OPTIONS)
+        for i, share in enumerate(shares)
+    ]
 
 
-async def prepare(api: httpx.AsyncClient, devices: int) -> None:
+def selector(fleet: list[Simulator]) -> str:
+    return "fleet in (" + ", ".join(sim.label.split("=", 1)[1] for sim in fleet) + ")"
+
+
+async def prepare(api: httpx.AsyncClient, devices: int, fleet: list[Simulator]) -> None:
     """The group, its bundle, and every device running it."""
     (await api.post("/api/v1/bundles", json=bundle("1.0.0"))).raise_for_status()
-    group = {"name": GROUP, "selector": "fleet=cfg"}
+    group = {"name": GROUP, "selector": selector(fleet)}
     (await api.post("/api/v1/groups", json=group)).raise_for_status()
     assigned = await api.post(
         f"/api/v1/bundles/{bundle('1.0.0')['name']}/versions/1.0.0/assign", json={"group": GROUP}
@@ -111,19 +113,25 @@ async def one_round(api: httpx.AsyncClient, devices: int, value: str) -> dict[st
 
 async def measure(server: Server, devices: int, rounds: int) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {server.admin_token}"}
-    async with (
-        httpx.AsyncClient(base_url=server.url, headers=headers, timeout=60) as api,
-        Fleet(fleet(server, server.enrollment_token(), devices)),
-    ):
-        await online(api, "fleet=cfg", devices)
-        await prepare(api, devices)
-        meter = Meter({"server": [server.process.pid], "simulator": [os.getpid()]})
-        results = []
-        for index in range(rounds):
-            result = await one_round(api, devices, f"level-{index}")
-            log(f"  round {index + 1}: {result}")
-            results.append(result)
-        cpu = meter.read()
+    fleet = simulators(server, devices)
+    try:
+        pids = [sim.start(ramp=10.0) for sim in fleet]
+        async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=60) as api:
+            for sim in fleet:
+                await online(api, sim.label, sim.devices)
+            await prepare(api, devices, fleet)
+            meter = Meter(
+                {"server": [server.process.pid], "simulators": pids, "bench": [os.getpid()]}
+            )
+            results = []
+            for index in range(rounds):
+                result = await one_round(api, devices, f"level-{index}")
+                log(f"  round {index + 1}: {result}")
+                results.append(result)
+            cpu = meter.read()
+    finally:
+        for sim in fleet:
+            sim.stop()
     p95s = [r["p95_seconds"] for r in results if r["p95_seconds"] is not None]
     return {
         "devices": devices,

@@ -106,7 +106,10 @@ def _config_push(r: dict[str, Any]) -> list[str]:
         f"{r['devices']:,} devices, round {i + 1}: PATCH {x['patch_ms']} ms; applied by 50% "
         f"{x['p50_seconds']}s, 95% {x['p95_seconds']}s, all {x['all_seconds']}s"
         for i, x in enumerate(r["rounds"])
-    ] + [f"CPU: server {r['server_cpu_percent']}%, simulator {r['simulator_cpu_percent']}%"]
+    ] + [
+        f"CPU: server {r['server_cpu_percent']}%, "
+        f"simulators {r.get('simulators_cpu_percent', r.get('simulator_cpu_percent'))}%"
+    ]
 
 
 def _actions(action: dict[str, Any] | None) -> list[str]:

@@ -49,6 +49,8 @@ class Simulator:
     workdir: Path
     process: subprocess.Popen[bytes] | None = None
     summary: dict[str, Any] = field(default_factory=dict)
+    # More `signalbeam sim` options (a later one wins: `--interval 10s` over the default).
+    extra: list[str] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -67,6 +69,7 @@ class Simulator:
             self.label,
             "--state-file",
             str(self.workdir / f"{self.prefix}.json"),
+            *self.extra,
         ]
         out = (self.workdir / f"{self.prefix}sim.out").open("wb")
         err = (self.workdir / f"{self.prefix}sim.err").open("wb")
