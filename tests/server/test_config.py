@@ -346,6 +346,8 @@ async def test_bad_input_is_refused_naming_the_field(
         (TENANT, {"secrets": {"TOKEN": 42}}, 422, "secrets.TOKEN"),
         (TENANT, {"set": {"A": 1}, "secrets": {"A": "x"}}, 422, "set.A"),
         (TENANT, {"set": {"A": 1}, "unset": ["A"]}, 422, "unset.A"),
+        # Refused even when nothing is set yet, so nothing would change (schemathesis found it).
+        (TENANT, {"unset": ["0"]}, 422, "unset.0"),
         (TENANT, {"set": {"BIG": "x" * 70_000}}, 422, "set"),
         (TENANT, {"set": {f"K{i}": i for i in range(600)}}, 422, "set"),
         (TENANT, {"priority": 5}, 422, "priority"),

@@ -157,6 +157,9 @@ def apply_patch(current: LayerContent, patch: Patch) -> LayerContent:
     values = check_values(dict(patch.set), "set")
     secrets = check_secrets(dict(patch.secrets))
     for key in patch.unset:
+        problem = key_problem(key)
+        if problem is not None:
+            raise InvalidInput(f"unset.{key}: {problem}", field=f"unset.{key}")
         if key in values or key in secrets:
             field_name = "set" if key in values else "secrets"
             raise InvalidInput(
