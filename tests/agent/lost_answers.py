@@ -31,8 +31,15 @@ class LostAnswers:
     seen: Counter[tuple[str, bytes]] = field(default_factory=Counter)
     dropped: list[tuple[str, int]] = field(default_factory=list)
     url: str = ""
+    # Strong references: asyncio's stream protocol drops its own when the client goes away, and
+    # a handler still awaiting `wait_closed()` was then garbage-collected while pending (an
+    # unraisable "coroutine ignored GeneratorExit" and an unclosed socket at teardown).
+    handlers: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        me = asyncio.current_task()
+        if me is not None:
+            self.handlers.add(me)
         try:
             request = await _read_request(reader)
             if request is None:
@@ -53,6 +60,7 @@ class LostAnswers:
             writer.close()
             with contextlib.suppress(ConnectionError):
                 await writer.wait_closed()
+            self.handlers.discard(me)
 
     async def _forward(self, request: bytes) -> bytes:
         reader, writer = await asyncio.open_connection(*self.upstream)
